@@ -6,7 +6,7 @@ import hashlib
 import re
 import unicodedata
 
-from ..convex_names import index_name_problem, is_identifier, table_name_problem
+from ..convex_names import index_name_problem, table_name_problem
 
 MAX_IDENTIFIER = 64
 
@@ -75,4 +75,3 @@ def index_name(fields: list[str], taken: set[str]) -> str:
     return _unique(base, taken)
 
 
-__all__ = ["sanitize_table_name", "assign_field_names", "index_name", "is_identifier"]

@@ -1,0 +1,1 @@
+"""The "generate" stage: Convex TypeScript from a mapping plan."""
