@@ -32,15 +32,17 @@ def ensure_node_modules() -> Path:
         if shutil.which("npm") is None:
             raise MigratorError("npm is not installed", "install Node.js 20+ with npm")
         target.mkdir(parents=True, exist_ok=True)
-        for name in ("package.json", "package-lock.json"):
-            shutil.copyfile(PACKAGE_DIR / name, target / name)
+        if target.resolve() != PACKAGE_DIR.resolve():
+            for name in ("package.json", "package-lock.json"):
+                shutil.copyfile(PACKAGE_DIR / name, target / name)
         run = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=target,
                              capture_output=True, text=True)
         if run.returncode != 0:
             raise MigratorError(f"npm ci failed in {target}:\n{run.stderr[-2000:]}",
                                 "check that the npm registry is reachable, or set DEXIE_CONVEX_NODE_DIR")
-    for script in PACKAGE_DIR.glob("*.mjs"):
-        shutil.copyfile(script, target / script.name)
+    if target.resolve() != PACKAGE_DIR.resolve():
+        for script in PACKAGE_DIR.glob("*.mjs"):
+            shutil.copyfile(script, target / script.name)
     return target
 
 
