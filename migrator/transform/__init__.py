@@ -1,0 +1,1 @@
+"""The "transform rows" stage: dump rows -> Convex documents, as the plan says."""

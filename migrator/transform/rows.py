@@ -1,0 +1,64 @@
+"""Turn one dump row into the Convex document (and multiEntry side rows) the plan describes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..jsvalues import UNDEFINED
+from ..plan.model import TablePlan
+from .values import Converter, ValueRejected, encode_key
+
+
+@dataclass
+class ConvexRow:
+    table: str                       # Convex table
+    key: Any                         # the original key, encoded as stored in the key field
+    document: dict
+    side_rows: dict[str, list] = field(default_factory=dict)   # side table -> element values
+
+
+def row_key(row_key_value: Any, position: int) -> Any:
+    """The key a row is identified by: its Dexie key, or its position when the format has none."""
+    return position if row_key_value is None else row_key_value
+
+
+def transform_row(plan: TablePlan, key: Any, value: Any, converter: Converter) -> ConvexRow:
+    """Raises ValueRejected (with the field path) when the row cannot be stored as planned."""
+    doc: dict[str, Any] = {}
+    if plan.wrap_value:
+        target = plan.field_named(plan.wrap_value)
+        if value is not UNDEFINED:
+            doc[plan.wrap_value] = converter.convert(value, target.validator, plan.wrap_value)
+    else:
+        if not isinstance(value, dict):
+            raise ValueRejected("", f"the value is a {type(value).__name__}, not an object; set "
+                                    f"`wrapValue` for table {plan.source!r} in the mapping")
+        by_source = {f.source: f for f in plan.fields if f.source is not None}
+        for name, item in value.items():
+            if item is UNDEFINED:
+                continue
+            fp = by_source.get(name)
+            if fp is None:
+                raise ValueRejected(name, f"field {name!r} is not in the mapping; add it under "
+                                          f"tables.{plan.source}.fields (or re-run plan with this dump)")
+            doc[fp.name] = converter.convert(item, fp.validator, fp.name)
+    encoded = None
+    if plan.key:
+        encoded = encode_key(key, plan.key.encoding)
+        doc[plan.key.field] = encoded
+    side: dict[str, list] = {}
+    for m in plan.multi_entry:
+        if m.strategy != "side-table":
+            continue
+        elements = doc.get(m.field)
+        if elements is None:
+            continue
+        if not isinstance(elements, list):
+            elements = [elements]          # IndexedDB indexes a non-array value as one entry
+        unique: list = []
+        for e in elements:
+            if e not in unique:
+                unique.append(e)
+        side[m.table] = unique
+    return ConvexRow(table=plan.table, key=encoded, document=doc, side_rows=side)
