@@ -97,3 +97,11 @@ def test_index_limit_checked():
     spec = "++id," + ",".join(f"f{i}" for i in range(40))
     t = plan_database("db", {"t": declared("t", spec)}, {}, PlanOptions()).tables[0]
     assert any("Convex allows 32" in w for w in t.warnings)
+
+
+def test_owner_field_scopes_key_and_unique_indexes():
+    row = ObjectOf((Field("id", Prim("number")), Field("email", Prim("string")), Field("name", Prim("string"))))
+    t = plan_database("db", {"u": declared("u", "++id,&email,name", row)}, {}, PlanOptions(owner_field="userId")).tables[0]
+    assert t.fields[0].name == "userId" and t.fields[0].validator.to_ts() == "v.string()"
+    assert [(i.name, i.fields) for i in t.indexes] == [
+        ("by_id_key", ["userId", "id"]), ("by_userId_email", ["userId", "email"]), ("by_name", ["name"])]

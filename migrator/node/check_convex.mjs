@@ -1,7 +1,7 @@
 // Type-checks a generated convex/ folder with the real `typescript` and `convex`
 // packages, then loads its schema.ts and prints schema.export().
 // Usage: node check_convex.mjs <convexDir>   -> JSON on stdout: {diagnostics, schema}
-import { cpSync, mkdtempSync, rmSync, writeFileSync, readFileSync, readdirSync, statSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { join, relative, dirname } from "node:path";
 import { pathToFileURL, fileURLToPath } from "node:url";
 import ts from "typescript";
@@ -13,6 +13,18 @@ const out = { diagnostics: [], schema: null };
 try {
   const target = join(work, "convex");
   cpSync(source, target, { recursive: true, filter: (p) => !p.includes("node_modules") });
+  // Outside a real project, `npx convex dev` has not generated _generated/: provide the
+  // untyped equivalents (what convex-test's docs describe) so function modules type-check.
+  const generated = join(target, "_generated");
+  if (!existsSync(generated)) {
+    mkdirSync(generated);
+    writeFileSync(join(generated, "server.ts"), [
+      "export { queryGeneric as query, mutationGeneric as mutation, actionGeneric as action,",
+      "  internalQueryGeneric as internalQuery, internalMutationGeneric as internalMutation,",
+      "  internalActionGeneric as internalAction, httpActionGeneric as httpAction } from \"convex/server\";",
+    ].join("\n"));
+    writeFileSync(join(generated, "api.ts"), "import { anyApi } from \"convex/server\";\nexport const api: any = anyApi;\nexport const internal: any = anyApi;\n");
+  }
   const files = [];
   const walk = (dir) => {
     for (const name of readdirSync(dir)) {

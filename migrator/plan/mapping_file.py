@@ -77,7 +77,8 @@ def plan_to_data(plan: DatabasePlan) -> tuple[dict, Comments]:
     }
     comments[("options",)] = ["dates: 'ms' (epoch milliseconds, v.number()) or 'iso' (v.string()); "
                               "blobInlineMaxBytes: larger top-level Blobs go to file storage; "
-                              "multiEntry: " + " | ".join(MULTI_ENTRY_STRATEGIES)]
+                              "multiEntry: " + " | ".join(MULTI_ENTRY_STRATEGIES) + "; ownerField: a field stamped on every "
+                              "document when importing one dump per user (keys are then scoped per owner)"]
     comments[("references",)] = ['"table.field": "otherTable" makes the field a v.id("otherTable"); '
                                  "the import rewrites original keys to Convex _ids"]
     comments[("references", "*inner")] = [f'suggested: "{k}": "{v}",'
@@ -180,6 +181,11 @@ def _options(raw: dict, r: _Reader) -> PlanOptions:
         r.fail("options.multiEntry", f"{strategy!r} is not one of {', '.join(MULTI_ENTRY_STRATEGIES)}")
     else:
         opts.multi_entry = strategy
+    owner = raw.get("ownerField")
+    if owner is not None and field_name_problem(str(owner), top_level=True):
+        r.fail("options.ownerField", f"{owner!r}: {field_name_problem(str(owner), top_level=True)}")
+    else:
+        opts.owner_field = owner
     return opts
 
 

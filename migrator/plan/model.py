@@ -20,10 +20,11 @@ class PlanOptions:
     dates: str = "ms"                          # Date -> epoch ms (v.number()) or ISO string
     blob_inline_max_bytes: int = DEFAULT_BLOB_INLINE_MAX  # larger Blobs go to file storage
     multi_entry: str = "side-table"
+    owner_field: str | None = None            # several dumps, one per user: keys scoped per owner
 
     def to_json(self) -> dict:
         return {"dates": self.dates, "blobInlineMaxBytes": self.blob_inline_max_bytes,
-                "multiEntry": self.multi_entry}
+                "multiEntry": self.multi_entry, "ownerField": self.owner_field}
 
 
 @dataclass
@@ -154,6 +155,5 @@ SIDE_TABLE_INDEXES = (("by_value", ["value"]), ("by_owner", ["owner"]))
 
 
 def side_table_fields(parent: TablePlan, multi: MultiEntryPlan) -> dict[str, Validator]:
-    """A multiEntry side table row: the owner's original key and one array element."""
-    key_validator = parent.field_named(parent.key.field).validator.required if parent.key else Validator("any")
-    return {"owner": key_validator, "value": multi.item}
+    """A multiEntry side table row: the owning document and one element of its array."""
+    return {"owner": Validator.id(parent.table), "value": multi.item}

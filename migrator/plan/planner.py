@@ -144,10 +144,18 @@ def plan_table(source: str, convex_name: str, declared: DeclaredTableInput | Non
         fields.append(fp)
 
     key = plan_key(schema, fields, rename, observed, options, notes) if schema or observed else None
+    owner = options.owner_field
+    if owner:
+        if owner in {f.name for f in fields}:
+            warnings.append(f"ownerField {owner!r} is also a field of the rows; the import overwrites it")
+            fields = [f for f in fields if f.name != owner]
+        fields.insert(0, FieldPlan(source=None, name=owner, validator=Validator("string"),
+                                   notes=["the owner of the row (which dump it came from); keys are scoped by it"]))
+    scope = [owner] if owner else []
     indexes: list[IndexPlan] = []
     taken_indexes: set[str] = set()
     if key:
-        indexes.append(IndexPlan(source="(key)", name=key.index, fields=[key.field],
+        indexes.append(IndexPlan(source="(key)", name=key.index, fields=scope + [key.field],
                                  unique=True, notes=["the original Dexie primary key; the import upserts through it"]))
         taken_indexes.add(key.index)
     multi: list[MultiEntryPlan] = []
@@ -155,7 +163,7 @@ def plan_table(source: str, convex_name: str, declared: DeclaredTableInput | Non
         if spec.multi:
             multi.append(plan_multi_entry(spec, convex_name, fields, rename, options, indexes, taken_indexes))
             continue
-        plan_index(spec, rename, indexes, taken_indexes, warnings)
+        plan_index(spec, rename, indexes, taken_indexes, warnings, scope if spec.unique else [])
     if len(indexes) > MAX_INDEXES:
         warnings.append(f"{len(indexes)} indexes: Convex allows {MAX_INDEXES} per table; remove some here")
     return TablePlan(source=source, table=convex_name, key=key, fields=fields, indexes=indexes,
@@ -249,8 +257,9 @@ def _dedicated_key_note(pk: IndexSpec | None, paths: list[str]) -> str:
 
 
 def plan_index(spec: IndexSpec, rename: dict[str, str], indexes: list[IndexPlan],
-               taken: set[str], warnings: list[str]) -> None:
-    fields = [convex_path(p, rename) for p in spec.paths]
+               taken: set[str], warnings: list[str], scope: list[str] = ()) -> None:
+    """A Dexie index as a Convex index; unique ones are scoped per owner (one dump per user)."""
+    fields = list(scope) + [convex_path(p, rename) for p in spec.paths]
     bad = [f for f in fields if any(field_name_problem(seg, top_level=False) for seg in f.split(".")[1:])]
     if bad:
         warnings.append(f"index {spec.src!r} not created: nested path {bad[0]!r} is not a valid Convex "
