@@ -1,0 +1,1 @@
+"""The "write through a sink" stage: where converted documents go (a Convex deployment)."""

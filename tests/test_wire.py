@@ -1,0 +1,27 @@
+import math
+
+import pytest
+
+from migrator.sinks.wire import WireError, decode, encode
+
+
+def test_values_from_convex_facts():
+    assert encode(1) == {"$integer": "AQAAAAAAAAA="}
+    assert encode(-1) == {"$integer": "//////////8="}
+    assert encode(float("nan")) == {"$float": "AAAAAAAA+H8="}
+    assert encode(float("inf")) == {"$float": "AAAAAAAA8H8="}
+    assert encode(float("-inf")) == {"$float": "AAAAAAAA8P8="}
+    assert encode(-0.0) == {"$float": "AAAAAAAAAIA="}
+    assert encode(1.5) == 1.5 and encode(0.0) == 0.0
+    assert encode(b"\x00\x01") == {"$bytes": "AAE="}
+
+
+def test_round_trip():
+    value = {"a": [1, 2.5, None, True, "s", b"x", {"n": -(2**63)}], "f": float("inf")}
+    assert decode(encode(value)) == value
+    assert math.isnan(decode(encode(float("nan"))))
+
+
+def test_int64_range():
+    with pytest.raises(WireError):
+        encode(2**63)
