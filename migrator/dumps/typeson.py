@@ -1,0 +1,151 @@
+"""Revive the typeson encodings dexie-export-import writes into a row's `$types`.
+
+`$types` maps key paths (dotted; `~0` is `~` and `~1` is `.` inside a component) to a type
+name, or a list of names applied in order. Deeper paths are revived first, so that a
+typed array's `.buffer` is bytes before the array itself is built; `#` references are
+resolved last, against the revived value.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from typing import Any
+
+from ..jsvalues import (UNDEFINED, JsBigInt, JsBinary, JsBlob, JsDate, JsFile, JsMap, JsRegExp, JsSet)
+
+TYPED_ARRAYS = {
+    "int8array": "Int8Array", "uint8array": "Uint8Array", "uint8clampedarray": "Uint8ClampedArray",
+    "int16array": "Int16Array", "uint16array": "Uint16Array", "int32array": "Int32Array",
+    "uint32array": "Uint32Array", "float32array": "Float32Array", "float64array": "Float64Array",
+    "bigint64array": "BigInt64Array", "biguint64array": "BigUint64Array",
+}
+ELEMENT_SIZE = {"Int8Array": 1, "Uint8Array": 1, "Uint8ClampedArray": 1, "Int16Array": 2, "Uint16Array": 2,
+                "Int32Array": 4, "Uint32Array": 4, "Float32Array": 4, "Float64Array": 8,
+                "BigInt64Array": 8, "BigUint64Array": 8}
+
+
+class UnknownType(ValueError):
+    def __init__(self, type_name: str, path: str):
+        self.type_name, self.path = type_name, path
+        super().__init__(f"unknown $types entry {type_name!r} at {path or '(root)'}")
+
+
+def split_path(path: str) -> list[str]:
+    if path == "":
+        return []
+    return [part.replace("~1", ".").replace("~0", "~") for part in path.split(".")]
+
+
+def _b64(text: Any) -> bytes:
+    if isinstance(text, (bytes, bytearray)):
+        return bytes(text)
+    return base64.b64decode(text) if text else b""
+
+
+def _number(value: Any) -> float:
+    return float(value) if not isinstance(value, str) else float({"NaN": "nan", "Infinity": "inf",
+                                                                   "-Infinity": "-inf"}.get(value, value))
+
+
+def _typed_array(kind: str, value: Any) -> JsBinary:
+    if isinstance(value, dict):
+        buffer = value.get("buffer")
+        data = buffer.data if isinstance(buffer, JsBinary) else _b64(buffer)
+        offset = int(value.get("byteOffset", 0) or 0)
+        length = value.get("length")
+        end = len(data) if length is None else offset + int(length) * ELEMENT_SIZE[kind]
+        return JsBinary(kind, data[offset:end])
+    return JsBinary(kind, _b64(value))
+
+
+def revive_one(type_name: str, value: Any, path: str) -> Any:
+    """One typeson type applied to its encoded value."""
+    name = type_name
+    if name == "date":
+        return JsDate(_number(value))
+    if name in ("bigint", "BigInt"):
+        return JsBigInt(int(value))
+    if name == "nan":
+        return math.nan
+    if name == "infinity":
+        return math.inf
+    if name == "negativeInfinity":
+        return -math.inf
+    if name in ("undef", "sparseUndefined", "undefined"):
+        return UNDEFINED
+    if name in ("blob2", "blob"):
+        return JsBlob(str(value.get("type") or ""), _b64(value.get("data")))
+    if name == "file":
+        contents = value.get("stringContents")
+        data = contents.encode("latin-1") if isinstance(contents, str) else _b64(value.get("data"))
+        modified = value.get("lastModified")
+        return JsFile(str(value.get("type") or ""), data, str(value.get("name") or ""),
+                      None if modified is None else float(modified))
+    if name == "arraybuffer":
+        return JsBinary("ArrayBuffer", _b64(value))
+    if name == "dataview":
+        data = _b64(value.get("encoded") if isinstance(value, dict) else value)
+        if isinstance(value, dict) and value.get("byteLength") is not None:
+            start = int(value.get("byteOffset", 0) or 0)
+            data = data[start:start + int(value["byteLength"])] if len(data) >= start + int(value["byteLength"]) else data
+        return JsBinary("DataView", data)
+    base = name[:-1] if name.endswith("2") else name
+    if base in TYPED_ARRAYS:
+        return _typed_array(TYPED_ARRAYS[base], value)
+    if name == "regexp":
+        return JsRegExp(str(value.get("source", "")), str(value.get("flags", "")))
+    if name == "map":
+        return JsMap(tuple((k, v) for k, v in value))
+    if name == "set":
+        return JsSet(tuple(value))
+    if name in ("StringObject", "NumberObject", "BooleanObject", "userObject", "arrayNonindexKeys"):
+        return value
+    raise UnknownType(name, path)
+
+
+def _get(root: Any, parts: list[str]) -> Any:
+    for part in parts:
+        root = root[int(part)] if isinstance(root, list) else root[part]
+    return root
+
+
+def _set(root: Any, parts: list[str], value: Any) -> Any:
+    if not parts:
+        return value
+    parent = _get(root, parts[:-1])
+    if isinstance(parent, list):
+        parent[int(parts[-1])] = value
+    else:
+        parent[parts[-1]] = value
+    return root
+
+
+def revive(value: Any, types: Any) -> Any:
+    """Apply a `$types` map to `value` (in place where it can) and return the revived value."""
+    if not isinstance(types, dict) or not types:
+        return value
+    entries = sorted(((split_path(p), p, t) for p, t in types.items()), key=lambda e: -len(e[0]))
+    references = []
+    for parts, path, type_names in entries:
+        for name in (type_names if isinstance(type_names, list) else [type_names]):
+            if name == "#":
+                references.append((parts, path))
+                continue
+            value = _set(value, parts, revive_one(name, _get(value, parts), path))
+    for parts, path in references:
+        target = _get(value, parts)
+        value = _set(value, parts, _get(value, split_path(str(target)[1:])))
+    return value
+
+
+def revive_row(row: Any) -> Any:
+    """A row as written by dexie-export-import: plain, carrying `$types`, or wrapped as {"$": ..}."""
+    if isinstance(row, dict) and "$types" in row:
+        types = row["$types"]
+        if set(row) == {"$", "$types"}:
+            inner = types.get("$") if isinstance(types, dict) else None
+            return revive(row["$"], inner if isinstance(inner, dict) else {})
+        body = {k: v for k, v in row.items() if k != "$types"}
+        return revive(body, types if isinstance(types, dict) else {})
+    return row
