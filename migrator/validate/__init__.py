@@ -1,0 +1,1 @@
+"""The "validate" stage: what Convex would refuse, found before anything is sent."""

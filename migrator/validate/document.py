@@ -1,0 +1,198 @@
+"""Check a converted document the way Convex does on insert, without sending it.
+
+Covers the schema validators (every `v.*` kind, optional fields, unions, extra and missing
+fields), field-name rules and the document limits in convex-facts.md: 1 MiB (Convex's size
+formula, `_id` and `_creationTime` included), nesting 16, 8192 array elements, 1024 fields.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from ..convex_names import field_name_problem
+from ..plan.validators import Validator
+from ..transform.values import BlobToStore
+
+DOCUMENT_LIMIT = 1024 * 1024
+MAX_DEPTH = 16
+MAX_ARRAY = 8192
+MAX_FIELDS = 1024
+# `_id` (a 32-character string) and `_creationTime` (a float), as stored.
+SYSTEM_FIELDS_SIZE = (len("_id") + 1 + 2 + 32) + (len("_creationTime") + 1 + 9)
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path or '(document)'}: {self.message}"
+
+
+def value_size(value: Any) -> int:
+    """Convex's size formula (convex-facts.md: Limits)."""
+    if value is None or isinstance(value, bool):
+        return 1
+    if isinstance(value, (int, float)):
+        return 9
+    if isinstance(value, str):
+        return 2 + len(value.encode("utf-8", "surrogatepass"))
+    if isinstance(value, (bytes, bytearray)):
+        return 2 + len(value)
+    if isinstance(value, BlobToStore):
+        return 2 + 32                      # becomes a storage id
+    if isinstance(value, list):
+        return 2 + sum(value_size(v) for v in value)
+    if isinstance(value, dict):
+        return 2 + sum(len(k) + 1 + value_size(v) for k, v in value.items())
+    return 1
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, int):
+        return "bigint"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, (bytes, bytearray)):
+        return "bytes"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def looks_like_id(value: Any) -> bool:
+    """A Convex document id: a non-empty string of base32-ish characters (checked loosely)."""
+    return isinstance(value, str) and 0 < len(value) <= 128 and value.isascii() and value.isprintable()
+
+
+class _Checker:
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def fail(self, path: str, message: str) -> None:
+        self.problems.append(Problem(path, message))
+
+    def matches(self, value: Any, val: Validator, path: str) -> bool:
+        """Does `value` satisfy `val`? Records why not (for the outermost mismatch only)."""
+        before = len(self.problems)
+        self.check(value, val, path)
+        return len(self.problems) == before
+
+    def check(self, value: Any, val: Validator, path: str) -> None:
+        kind = val.kind
+        if kind == "optional":
+            return self.check(value, val.args[0], path)
+        if kind == "any":
+            return
+        if kind == "union":
+            for member in val.args:
+                trial = _Checker()
+                if trial.matches(value, member, path):
+                    return
+            return self.fail(path, f"value of type {_describe(value)} does not match {val.to_ts()}")
+        expected = {"string": str, "boolean": bool, "bytes": (bytes, bytearray)}
+        if kind in expected:
+            if not isinstance(value, expected[kind]) or (kind != "boolean" and isinstance(value, bool)):
+                self.fail(path, f"expected {kind}, got {_describe(value)}")
+            return
+        if kind in ("number", "float64"):
+            if not isinstance(value, float):
+                self.fail(path, f"expected number (float64), got {_describe(value)}")
+            return
+        if kind == "int64":
+            if not isinstance(value, int) or isinstance(value, bool):
+                self.fail(path, f"expected int64 (bigint), got {_describe(value)}")
+            return
+        if kind == "null":
+            if value is not None:
+                self.fail(path, f"expected null, got {_describe(value)}")
+            return
+        if kind == "literal":
+            lit = val.args[0]
+            same = (value == lit and type(value) is type(lit)) or (
+                isinstance(lit, (int, float)) and not isinstance(lit, bool) and isinstance(value, float)
+                and value == float(lit))
+            if not same:
+                self.fail(path, f"expected the literal {val.to_ts()[10:-1]}, got {value!r}")
+            return
+        if kind == "id":
+            if isinstance(value, BlobToStore) and val.args[0] == "_storage":
+                return
+            if not looks_like_id(value):
+                self.fail(path, f"expected an id of table {val.args[0]!r}, got {_describe(value)}")
+            return
+        if kind == "array":
+            if not isinstance(value, list):
+                return self.fail(path, f"expected array, got {_describe(value)}")
+            for i, item in enumerate(value):
+                self.check(item, val.args[0], f"{path}[{i}]")
+            return
+        if kind == "record":
+            if not isinstance(value, dict):
+                return self.fail(path, f"expected object (record), got {_describe(value)}")
+            for k, item in value.items():
+                self.check(k, val.args[0], f"{path}.{k} (key)")
+                self.check(item, val.args[1], f"{path}.{k}" if path else k)
+            return
+        if kind == "object":
+            if not isinstance(value, dict):
+                return self.fail(path, f"expected object, got {_describe(value)}")
+            fields = val.fields
+            for name, sub in fields.items():
+                if name not in value and not sub.is_optional:
+                    self.fail(f"{path}.{name}" if path else name, "required field is missing")
+            for name, item in value.items():
+                sub_path = f"{path}.{name}" if path else name
+                if name not in fields:
+                    self.fail(sub_path, "extra field that is not in the validator")
+                else:
+                    self.check(item, fields[name], sub_path)
+            return
+        self.fail(path, f"unknown validator {kind}")
+
+    def limits(self, value: Any, path: str, depth: int, top: bool) -> None:
+        if depth > MAX_DEPTH:
+            return self.fail(path, f"nesting is deeper than {MAX_DEPTH} levels")
+        if isinstance(value, float) and math.isnan(value):
+            return
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                self.fail(path, "string holds a lone surrogate (not valid Unicode)")
+        elif isinstance(value, list):
+            if len(value) > MAX_ARRAY:
+                self.fail(path, f"array has {len(value)} elements; at most {MAX_ARRAY}")
+            for i, item in enumerate(value):
+                self.limits(item, f"{path}[{i}]", depth + 1, False)
+        elif isinstance(value, dict):
+            if len(value) > MAX_FIELDS:
+                self.fail(path, f"object has {len(value)} fields; at most {MAX_FIELDS}")
+            for name, item in value.items():
+                sub = f"{path}.{name}" if path else name
+                problem = field_name_problem(name, top_level=top, in_object_validator=False)
+                if problem:
+                    self.fail(sub, f"invalid field name: {problem}")
+                self.limits(item, sub, depth + 1, False)
+
+
+def check_document(document: dict, fields: dict[str, Validator]) -> list[Problem]:
+    """Every reason Convex would refuse `document` in a table with these field validators."""
+    checker = _Checker()
+    checker.check(document, Validator.object(fields), "")
+    checker.limits(document, "", 1, True)
+    size = value_size(document) + SYSTEM_FIELDS_SIZE
+    if size > DOCUMENT_LIMIT:
+        checker.fail("", f"document is {size} bytes; Convex's limit is {DOCUMENT_LIMIT} (1 MiB)")
+    return checker.problems
