@@ -16,7 +16,7 @@ KeyPath = str | tuple[str, ...] | None
 
 _MODIFIERS = re.compile(r"[&*]|\+\+")
 # IndexedDB: a key path is "" or identifier names joined by "." (ECMAScript IdentifierName).
-_IDENTIFIER_NAME = re.compile(r"^[$_\w][$\w\u200c\u200d]*$", re.UNICODE)
+_IDENTIFIER_NAME = re.compile(r"^(?!\d)[$_\w][$\w\u200c\u200d]*$", re.UNICODE)
 
 
 class DexieSchemaError(ValueError):
@@ -119,7 +119,7 @@ def _parse_part(table: str, spec: str, raw: str, is_primary: bool) -> IndexSpec:
 def _check_idb_key_path(table: str, spec: str, index: IndexSpec) -> None:
     """IndexedDB rejects invalid key paths at createObjectStore/createIndex time."""
     for path in index.paths:
-        if path == "" and not index.compound:
+        if path == "":        # the empty key path is valid, alone or inside a compound one
             continue
         if not all(_IDENTIFIER_NAME.match(part) for part in path.split(".")):
             raise DexieSchemaError(table, spec, f"SyntaxError: {path!r} is not a valid key path (IndexedDB)")

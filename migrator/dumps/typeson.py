@@ -122,20 +122,30 @@ def _set(root: Any, parts: list[str], value: Any) -> Any:
 
 
 def revive(value: Any, types: Any) -> Any:
-    """Apply a `$types` map to `value` (in place where it can) and return the revived value."""
+    """Apply a `$types` map to `value` (in place where it can) and return the revived value.
+
+    A `#` reference points at a value by its path; typeson writes the target before any
+    reference to it, so a reference resolves to the already revived target (two typed
+    arrays over one ArrayBuffer share the revived buffer), or at the end to the tree.
+    """
     if not isinstance(types, dict) or not types:
         return value
     entries = sorted(((split_path(p), p, t) for p, t in types.items()), key=lambda e: -len(e[0]))
-    references = []
+    revived: dict[str, Any] = {}
+    late = []
     for parts, path, type_names in entries:
         for name in (type_names if isinstance(type_names, list) else [type_names]):
             if name == "#":
-                references.append((parts, path))
+                target = str(_get(value, parts))[1:]
+                if target in revived:
+                    value = _set(value, parts, revived[target])
+                else:
+                    late.append((parts, target))
                 continue
             value = _set(value, parts, revive_one(name, _get(value, parts), path))
-    for parts, path in references:
-        target = _get(value, parts)
-        value = _set(value, parts, _get(value, split_path(str(target)[1:])))
+            revived[path] = _get(value, parts)
+    for parts, target in late:
+        value = _set(value, parts, _get(value, split_path(target)))
     return value
 
 
