@@ -1,0 +1,106 @@
+"""Peak memory and speed of `inspect` (read + profile) as a single-line dump grows.
+
+    python benchmarks/inspect_memory.py [--size-mb 1024] [--baseline-ratio 10]
+
+Writes benchmarks/data/bench-<MB>.json (git-ignored): a dexie-export-import file on one
+line with realistic rows (Dates, nested objects, tags, some Blobs, and a few rows of
+several MB). Profiles it in a child process and prints rows/s, MB/s and peak RSS, next to
+a baseline run on a dump 1/ratio the size, so flat memory shows as a ratio near 1.
+Figures, not a pass/fail test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+
+DATA = Path(__file__).parent / "data"
+MB = 1024 * 1024
+
+
+def make_dump(path: Path, size_mb: int) -> int:
+    """Write the dump; returns its row count."""
+    if path.exists() and path.stat().st_size >= size_mb * MB:
+        return json.loads(path.with_suffix(".rows").read_text())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    blob = base64.b64encode(bytes(range(256)) * 64).decode()          # 16 KiB Blob
+    big = base64.b64encode(os.urandom(3 * MB)).decode()               # a 3 MiB row now and then
+    target = size_mb * MB
+    rows = 0
+    with path.open("wb") as f:
+        f.write(b'{"formatName":"dexie","formatVersion":1,"data":{"databaseName":"bench","databaseVersion":3,'
+                b'"tables":[{"name":"notes","schema":"++id,title,*tags,updatedAt","rowCount":0}],'
+                b'"data":[{"tableName":"notes","inbound":true,"rows":[')
+        written = f.tell()
+        while written < target:
+            row = {"id": rows + 1, "title": f"Note {rows}", "body": "lorem ipsum dolor sit amet " * 12,
+                   "tags": ["work", "home", f"t{rows % 50}"], "updatedAt": 1700000000000 + rows,
+                   "meta": {"author": {"name": "Ada", "id": rows % 97}, "pinned": rows % 7 == 0,
+                            "score": rows / 3}, "$types": {"updatedAt": "date"}}
+            if rows % 100 == 0:
+                row["attachment"] = {"type": "image/png", "data": blob}
+                row["$types"]["attachment"] = "blob2"
+            if rows % 20000 == 19999:
+                row["attachment"] = {"type": "application/octet-stream", "data": big}
+                row["$types"]["attachment"] = "blob2"
+            chunk = (b"," if rows else b"") + orjson.dumps(row)
+            f.write(chunk)
+            written += len(chunk)
+            rows += 1
+        f.write(b"]}]}}")
+    path.with_suffix(".rows").write_text(str(rows))
+    return rows
+
+
+CHILD = """
+import json, resource, sys, time
+from migrator.dumps import open_dump
+from migrator.dumps.profile import profile_dump
+start = time.perf_counter()
+with open_dump(sys.argv[1]) as dump:
+    profile = profile_dump(dump)
+seconds = time.perf_counter() - start
+rows = sum(t.rows for t in profile.tables.values())
+print(json.dumps({"rows": rows, "seconds": seconds,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def measure(path: Path) -> dict:
+    out = subprocess.run([sys.executable, "-c", CHILD, str(path)], capture_output=True, text=True, check=True)
+    result = json.loads(out.stdout)
+    result["mb"] = path.stat().st_size / MB
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size-mb", type=int, default=1024)
+    parser.add_argument("--baseline-ratio", type=int, default=10)
+    args = parser.parse_args()
+    runs = []
+    for size in (max(1, args.size_mb // args.baseline_ratio), args.size_mb):
+        path = DATA / f"bench-{size}.json"
+        t0 = time.perf_counter()
+        make_dump(path, size)
+        made = time.perf_counter() - t0
+        result = measure(path)
+        runs.append(result)
+        print(f"{result['mb']:8.1f} MB  {result['rows']:>9} rows  {result['seconds']:7.1f} s  "
+              f"{result['rows'] / result['seconds']:>9.0f} rows/s  {result['mb'] / result['seconds']:6.1f} MB/s  "
+              f"peak RSS {result['peak_rss_mb']:6.1f} MB   (dump made in {made:.0f} s)")
+    small, large = runs
+    print(f"size ratio {large['mb'] / small['mb']:.1f}x -> peak RSS ratio {large['peak_rss_mb'] / small['peak_rss_mb']:.2f}x")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
