@@ -1,0 +1,709 @@
+#!/usr/bin/env node
+// A local Convex-compatible HTTP endpoint built on the official mock `convex-test` and
+// the real `convex` package. See README.md beside this file for the contract.
+//
+//   node local_convex.mjs --convex-dir DIR [--port 0] [--host 127.0.0.1]
+//        [--admin-key KEY] [--state-out DIR] [--faults JSON]
+//
+// Prints one JSON line on stdout when ready: {"url": ..., "pid": ...} (plus "adminKey"
+// when none was given and one was generated).
+import http from "node:http";
+import { AsyncLocalStorage } from "node:async_hooks";
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
+import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { inspect } from "node:util";
+import { convexTest } from "convex-test";
+import { makeFunctionReference } from "convex/server";
+import { convexToJson, jsonToConvex, getConvexSize, getDocumentSize } from "convex/values";
+import { transpileConvexDir, convexTestModules, importModule } from "./local_convex_loader.mjs";
+import { checkDocument, allStringsWellFormed, DocumentRuleError } from "./local_convex_limits.mjs";
+
+const MiB = 1 << 20;
+const BODY_LIMIT = 16 * MiB + 2000;
+const ARGS_LIMIT = 16 * MiB;
+const UPLOAD_LIMIT = 256 * MiB;
+const realConsole = globalThis.console;
+const stderr = (msg) => process.stderr.write(`local_convex: ${msg}\n`);
+
+// ---------------------------------------------------------------- arguments
+function parseArgv(argv) {
+  const opts = { port: 0, host: "127.0.0.1", faults: {} };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const eq = a.indexOf("=");
+    const [name, inline] = a.startsWith("--") && eq > 0 ? [a.slice(0, eq), a.slice(eq + 1)] : [a, undefined];
+    const value = () => (inline !== undefined ? inline : argv[++i]);
+    switch (name) {
+      case "--convex-dir": opts.convexDir = value(); break;
+      case "--port": opts.port = Number(value()); break;
+      case "--host": opts.host = value(); break;
+      case "--admin-key": opts.adminKey = value(); break;
+      case "--state-out": opts.stateOut = value(); break;
+      case "--faults": opts.faults = JSON.parse(value()); break;
+      case "-h": case "--help":
+        process.stdout.write("usage: node local_convex.mjs --convex-dir DIR [--port 0] [--admin-key KEY] [--state-out DIR] [--faults JSON]\n");
+        process.exit(0);
+        break;
+      default:
+        throw new Error(`unknown argument ${a}`);
+    }
+  }
+  if (!opts.convexDir) throw new Error("--convex-dir is required");
+  if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) throw new Error("--port must be 0..65535");
+  return opts;
+}
+
+// ---------------------------------------------------------------- faults
+// mulberry32: small deterministic PRNG so a seed replays the same fault sequence.
+function prng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+const FAULT_KEYS = ["failBeforeCommit", "failAfterCommit", "dropAfterCommit", "status429", "status503", "dropConnection"];
+class Faults {
+  constructor(config) { this.set(config); }
+  set(config) {
+    const c = config ?? {};
+    for (const k of FAULT_KEYS) {
+      if (c[k] !== undefined && !(typeof c[k] === "number" && c[k] >= 0 && c[k] <= 1)) throw new Error(`fault ${k} must be a share in [0, 1]`);
+    }
+    if (c.delayMs !== undefined && !(Array.isArray(c.delayMs) && c.delayMs.length === 2 && c.delayMs.every((x) => typeof x === "number" && x >= 0))) {
+      throw new Error("delayMs must be [min, max] milliseconds");
+    }
+    this.config = { ...c };
+    this.random = prng(c.seed ?? 1);
+  }
+  // One draw per request: always the same number of random numbers, so a seed gives
+  // the same decisions for the same order of requests whatever the shares are.
+  draw() {
+    const r = Array.from({ length: FAULT_KEYS.length + 1 }, () => this.random());
+    const c = this.config;
+    const hit = (k, i) => (c[k] ?? 0) > 0 && r[i] < c[k];
+    const [lo, hi] = c.delayMs ?? [0, 0];
+    return {
+      failBeforeCommit: hit("failBeforeCommit", 0),
+      failAfterCommit: hit("failAfterCommit", 1),
+      dropAfterCommit: hit("dropAfterCommit", 2),
+      status429: hit("status429", 3),
+      status503: hit("status503", 4),
+      dropConnection: hit("dropConnection", 5),
+      delayMs: lo + Math.floor(r[6] * (Math.max(hi, lo) - lo + 1)),
+    };
+  }
+}
+
+// ---------------------------------------------------------------- console capture
+// User code's console.* lines go into the reply's logLines (like the real backend);
+// outside a request they go to stderr.
+const logStore = new AsyncLocalStorage();
+function formatLog(args) {
+  return args.map((a) => inspect(a, { depth: 4, breakLength: Infinity })).join(" ");
+}
+const captureConsole = Object.create(realConsole);
+for (const [method, level] of Object.entries({ log: "LOG", info: "INFO", warn: "WARN", error: "ERROR", debug: "DEBUG", trace: "DEBUG" })) {
+  captureConsole[method] = (...args) => {
+    const lines = logStore.getStore();
+    if (lines) lines.push(`[${level}] ${formatLog(args)}`);
+    else realConsole.error(...args);
+  };
+}
+
+// ---------------------------------------------------------------- the backend
+class LocalConvex {
+  constructor(opts) {
+    this.opts = opts;
+    this.faults = new Faults(opts.faults);
+    this.tables = new Set();
+    this.uploadTokens = new Set();
+    this.baseUrl = null;
+    this.mutationChain = Promise.resolve();
+    this.txScope = new AsyncLocalStorage(); // per-transaction cache of documents seen
+  }
+
+  async load() {
+    const t = transpileConvexDir(this.opts.convexDir);
+    this.workDir = t.workDir;
+    this.files = t.files;
+    let schema;
+    if (t.schemaPath) {
+      schema = (await importModule(t.schemaPath)).default;
+      for (const name of Object.keys(schema?.tables ?? {})) this.tables.add(name);
+    }
+    // Load every module now, so a broken one fails the start, not a request.
+    for (const [modPath, file] of Object.entries(t.files)) {
+      try {
+        await importModule(file);
+      } catch (e) {
+        throw new Error(`module ${modPath} failed to load: ${e?.message ?? e}`);
+      }
+    }
+    globalThis.console = captureConsole;
+    this.t = convexTest({ schema, modules: convexTestModules(t.files, t.outDir), transactionLimits: true });
+    this.installSyscallHooks();
+  }
+
+  cleanup() {
+    if (this.workDir) rmSync(this.workDir, { recursive: true, force: true });
+    this.workDir = null;
+  }
+
+  // convex-test defines `globalThis.Convex` with getters that hand user code the
+  // syscalls of the current test. We wrap them to check every written document
+  // against the backend's rules before convex-test stores it, and to hand out upload
+  // and file URLs that point at this server.
+  installSyscallHooks() {
+    const original = globalThis.Convex;
+    const self = this;
+    const desc = (k) => Object.getOwnPropertyDescriptor(original, k).get;
+    const getSyscall = desc("syscall"), getAsync = desc("asyncSyscall"), getJs = desc("jsSyscall");
+    globalThis.Convex = {
+      get syscall() { return getSyscall.call(original); },
+      get jsSyscall() { return getJs.call(original); },
+      get asyncSyscall() {
+        const inner = getAsync.call(original);
+        return (op, argsJson) => self.asyncSyscall(inner, op, argsJson);
+      },
+    };
+  }
+
+  cache() { return this.txScope.getStore()?.docs ?? null; }
+  remember(doc) {
+    const docs = this.cache();
+    if (docs && doc && typeof doc === "object" && typeof doc._id === "string") docs.set(doc._id, doc);
+  }
+
+  async currentDoc(inner, table, id) {
+    const cached = this.cache()?.get(id);
+    if (cached) return cached;
+    const doc = jsonToConvex(JSON.parse(await inner("1.0/get", JSON.stringify({ table, id }))));
+    return doc;
+  }
+
+  async asyncSyscall(inner, op, argsJson) {
+    try {
+      return await this.hookedSyscall(inner, op, argsJson);
+    } catch (e) {
+      // A failed call may leave writes rolled back: forget what we cached.
+      this.cache()?.clear();
+      throw e;
+    }
+  }
+
+  async hookedSyscall(inner, op, argsJson) {
+    switch (op) {
+      case "1.0/insert": {
+        const args = JSON.parse(argsJson);
+        const value = jsonToConvex(args.value);
+        checkDocument(args.table, value);
+        this.tables.add(args.table);
+        const out = await inner(op, argsJson);
+        this.remember({ ...value, _id: JSON.parse(out)._id });
+        return out;
+      }
+      case "1.0/replace": {
+        const args = JSON.parse(argsJson);
+        const id = jsonToConvex(args.id);
+        const value = jsonToConvex(args.value);
+        if (typeof id === "string" && !id.startsWith("_") && !(args.table ?? "").startsWith("_")) {
+          checkDocument(args.table ?? "?", { ...value, _id: value._id ?? id }, { allowSystem: true, idLength: id.length });
+        }
+        const out = await inner(op, argsJson);
+        this.remember({ ...value, _id: id });
+        return out;
+      }
+      case "1.0/shallowMerge": {
+        const args = JSON.parse(argsJson);
+        const id = jsonToConvex(args.id);
+        const current = typeof id === "string" ? await this.currentDoc(inner, args.table, id) : null;
+        let merged = null;
+        if (current) {
+          merged = { ...current };
+          for (const [k, v] of Object.entries(args.value ?? {})) {
+            if (v !== null && typeof v === "object" && "$undefined" in v) delete merged[k];
+            else merged[k] = jsonToConvex(v);
+          }
+          checkDocument(args.table ?? "?", merged, { allowSystem: true, idLength: id.length });
+        }
+        const out = await inner(op, argsJson);
+        if (merged) this.remember(merged);
+        return out;
+      }
+      case "1.0/remove": {
+        const out = await inner(op, argsJson);
+        const id = jsonToConvex(JSON.parse(argsJson).id);
+        this.cache()?.delete(id);
+        return out;
+      }
+      case "1.0/get": {
+        const out = await inner(op, argsJson);
+        this.remember(jsonToConvex(JSON.parse(out)));
+        return out;
+      }
+      case "1.0/queryStreamNext": {
+        const out = await inner(op, argsJson);
+        const { value, done } = JSON.parse(out);
+        if (!done && value) this.remember(jsonToConvex(value));
+        return out;
+      }
+      case "1.0/queryPage": {
+        const out = await inner(op, argsJson);
+        for (const d of JSON.parse(out).page ?? []) this.remember(jsonToConvex(d));
+        return out;
+      }
+      case "1.0/runUdf": {
+        // A nested query/mutation inside a mutation: its writes join ours on success
+        // and are undone on failure.
+        const scope = this.txScope.getStore();
+        if (!scope) return await inner(op, argsJson);
+        const saved = scope.docs;
+        scope.docs = new Map(saved);
+        try {
+          return await inner(op, argsJson);
+        } catch (e) {
+          scope.docs = saved;
+          throw e;
+        }
+      }
+      case "1.0/actions/mutation":
+      case "1.0/actions/query":
+        // Each call from an action is its own transaction.
+        return await this.txScope.run({ docs: new Map() }, () => inner(op, argsJson));
+      case "1.0/storageGenerateUploadUrl": {
+        const token = randomUUID();
+        this.uploadTokens.add(token);
+        return JSON.stringify(`${this.baseUrl}/api/storage/upload?token=${token}`);
+      }
+      case "1.0/storageGetUrl": {
+        const out = JSON.parse(await inner(op, argsJson));
+        if (out === null) return JSON.stringify(null);
+        return JSON.stringify(`${this.baseUrl}/api/storage/${encodeURIComponent(JSON.parse(argsJson).storageId)}`);
+      }
+      default:
+        return await inner(op, argsJson);
+    }
+  }
+
+  // ---- function resolution
+  async resolve(path) {
+    const [modRaw, fnRaw] = path.split(":");
+    const modPath = modRaw.replace(/\.(m?js|ts)$/, "");
+    const exportName = fnRaw === undefined || fnRaw === "" ? "default" : fnRaw;
+    if (modPath.startsWith("_") || modPath.includes("/_generated") || modPath === "schema" || !this.files[modPath]) return null;
+    let mod;
+    try {
+      mod = await importModule(this.files[modPath]);
+    } catch (e) {
+      throw new Error(`Failed to load module ${modPath}: ${e.message}`);
+    }
+    const fn = mod[exportName];
+    if (!fn || !(fn.isQuery || fn.isMutation || fn.isAction)) return null;
+    const kind = fn.isQuery ? "query" : fn.isMutation ? "mutation" : "action";
+    return { udfPath: `${modPath}:${exportName}`, kind, internal: fn.isInternal === true };
+  }
+
+  accessor(identity) {
+    return identity ? this.t.withIdentity(identity) : this.t;
+  }
+
+  async call(kind, udfPath, args, identity) {
+    const ref = makeFunctionReference(udfPath);
+    const t = this.accessor(identity);
+    if (kind === "mutation") {
+      return await this.txScope.run({ docs: new Map() }, () => t.mutation(ref, args));
+    }
+    if (kind === "query") return await this.txScope.run({ docs: new Map() }, () => t.query(ref, args));
+    return await t.action(ref, args);
+  }
+
+  // Run mutations one at a time: each is a transaction.
+  serialize(fn) {
+    const run = this.mutationChain.then(fn, fn);
+    this.mutationChain = run.then(() => undefined, () => undefined);
+    return run;
+  }
+
+  // ---- reading everything back (dump, table counts), in bounded transactions
+  async scanTable(table, onDoc) {
+    let after = null;
+    for (;;) {
+      const page = await this.t.run(async (ctx) => {
+        const q = ctx.db.query(table).withIndex("by_creation_time", (r) => (after === null ? r : r.gt("_creationTime", after)));
+        const docs = [];
+        let bytes = 0;
+        for await (const doc of q) {
+          docs.push(doc);
+          bytes += getDocumentSize(doc);
+          if (bytes >= 12 * MiB || docs.length >= 20000) return { docs, more: true };
+        }
+        return { docs, more: false };
+      });
+      for (const d of page.docs) onDoc(d);
+      if (!page.more || page.docs.length === 0) return;
+      after = page.docs[page.docs.length - 1]._creationTime;
+    }
+  }
+
+  async storageEntries() {
+    const entries = [];
+    await this.scanSystem("_storage", (d) => entries.push(d));
+    const out = [];
+    for (const meta of entries) {
+      const blob = await this.getFile(meta._id);
+      const bytes = blob ? Buffer.from(await blob.arrayBuffer()) : Buffer.alloc(0);
+      out.push({
+        storageId: meta._id,
+        sha256: createHash("sha256").update(bytes).digest("hex"),
+        size: bytes.length,
+        contentType: blob?.type ? blob.type : null,
+        _creationTime: meta._creationTime,
+      });
+    }
+    return out;
+  }
+
+  async scanSystem(table, onDoc) {
+    const docs = await this.t.run(async (ctx) => await ctx.db.system.query(table).collect());
+    docs.sort((a, b) => a._creationTime - b._creationTime).forEach(onDoc);
+  }
+
+  async tableCounts() {
+    const counts = {};
+    for (const table of [...this.tables].sort()) {
+      let n = 0;
+      await this.scanTable(table, () => { n += 1; });
+      counts[table] = n;
+    }
+    return counts;
+  }
+
+  async dump(dir) {
+    mkdirSync(dir, { recursive: true });
+    const written = {};
+    const writeJsonl = (name, lines) => {
+      const tmp = join(dir, `.${name}.jsonl.tmp`);
+      writeFileSync(tmp, lines.length ? lines.join("\n") + "\n" : "");
+      renameSync(tmp, join(dir, `${name}.jsonl`));
+      written[name] = lines.length;
+    };
+    for (const table of [...this.tables].sort()) {
+      const lines = [];
+      await this.scanTable(table, (doc) => lines.push(JSON.stringify(convexToJson(doc))));
+      writeJsonl(table, lines);
+    }
+    const storage = await this.storageEntries();
+    writeJsonl("_storage", storage.map((s) => JSON.stringify(s)));
+    return written;
+  }
+
+  async storeUpload(bytes, contentType) {
+    const blob = new Blob([bytes], contentType ? { type: contentType } : {});
+    return await this.t.action(async (ctx) => await ctx.storage.store(blob));
+  }
+
+  async getFile(storageId) {
+    try {
+      // A Blob is not a Convex value: take it out of the transaction by closure.
+      let blob = null;
+      await this.t.run(async (ctx) => { blob = await ctx.storage.get(storageId); return null; });
+      return blob;
+    } catch {
+      return null;
+    }
+  }
+}
+
+// ---------------------------------------------------------------- HTTP
+class HttpError extends Error {
+  constructor(status, code, message, headers = {}) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.headers = headers;
+  }
+}
+
+function send(res, status, body, headers = {}) {
+  if (res.headersSent || res.destroyed) return;
+  const text = typeof body === "string" ? body : JSON.stringify(body);
+  res.writeHead(status, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+function readBody(req, limit) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    let size = 0;
+    let failed = false;
+    req.on("data", (c) => {
+      if (failed) return;
+      size += c.length;
+      if (size > limit) {
+        failed = true;
+        reject(new HttpError(413, "PayloadTooLarge", `Request body is too large (over ${limit} bytes).`, { Connection: "close" }));
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on("end", () => { if (!failed) resolve(Buffer.concat(chunks)); });
+    req.on("error", (e) => { if (!failed) reject(e); });
+  });
+}
+
+function decodeJwtIdentity(token) {
+  try {
+    const payload = JSON.parse(Buffer.from(token.split(".")[1], "base64url").toString("utf8"));
+    if (typeof payload !== "object" || payload === null) return null;
+    return { ...payload, subject: payload.sub ?? payload.subject, issuer: payload.iss ?? payload.issuer };
+  } catch {
+    return null;
+  }
+}
+
+function errorReply(e, logLines) {
+  const out = { status: "error", errorMessage: "", logLines };
+  const isConvexError = e !== null && typeof e === "object" && Symbol.for("ConvexError") in e;
+  if (isConvexError) {
+    out.errorMessage = `Uncaught ConvexError: ${e.message}`;
+    out.errorData = convexToJson(e.data ?? null);
+  } else {
+    const name = e?.name && e.name !== "Error" ? e.name : "Error";
+    out.errorMessage = `Uncaught ${name}: ${e?.message ?? String(e)}`;
+  }
+  return out;
+}
+
+function main() {
+  let opts;
+  try {
+    opts = parseArgv(process.argv.slice(2));
+  } catch (e) {
+    stderr(e.message);
+    process.exit(2);
+  }
+  let generatedKey = null;
+  let adminKey = opts.adminKey ?? process.env.CONVEX_LOCAL_ADMIN_KEY;
+  if (!adminKey) {
+    adminKey = generatedKey = `local|${randomBytes(24).toString("hex")}`;
+  }
+  const adminKeyBuf = Buffer.from(adminKey, "utf8");
+  const backend = new LocalConvex(opts);
+
+  // -> {admin: bool, identity: object|null}; throws 401/403
+  function authenticate(req) {
+    const h = req.headers["authorization"];
+    if (h === undefined || h === "") return { admin: false, identity: null };
+    const m = /^(\S+)\s+(.+)$/.exec(h.trim());
+    if (!m) throw new HttpError(401, "Unauthenticated", "Malformed Authorization header.");
+    const [, scheme, token] = m;
+    if (scheme === "Convex") {
+      const got = Buffer.from(token, "utf8");
+      if (got.length !== adminKeyBuf.length || !timingSafeEqual(got, adminKeyBuf)) {
+        throw new HttpError(403, "BadDeployKey", "The provided deploy key or admin key is invalid for this deployment.");
+      }
+      return { admin: true, identity: null };
+    }
+    if (scheme === "Bearer") {
+      const identity = decodeJwtIdentity(token);
+      if (!identity) throw new HttpError(401, "Unauthenticated", "Could not decode the Bearer token.");
+      return { admin: false, identity };
+    }
+    throw new HttpError(401, "Unauthenticated", `Unsupported Authorization scheme ${scheme}.`);
+  }
+
+  function requireJson(req) {
+    const ct = String(req.headers["content-type"] ?? "").split(";")[0].trim().toLowerCase();
+    if (ct !== "application/json") {
+      throw new HttpError(400, "BadJsonBody", "Expected Content-Type: application/json.");
+    }
+  }
+
+  function parseJson(buf) {
+    try {
+      return JSON.parse(buf.toString("utf8"));
+    } catch (e) {
+      throw new HttpError(400, "BadJsonBody", `Failed to parse the JSON body: ${e.message}`);
+    }
+  }
+
+  async function functionCall(req, res, urlKind, runPath) {
+    requireJson(req);
+    const auth = authenticate(req);
+    const clientHeader = req.headers["convex-client"];
+    if (clientHeader !== undefined && !String(clientHeader).includes("-")) {
+      throw new HttpError(400, "InvalidClientVersion", "Convex-Client header must look like name-semver.");
+    }
+    const body = parseJson(await readBody(req, BODY_LIMIT));
+    if (body === null || typeof body !== "object" || Array.isArray(body)) {
+      throw new HttpError(400, "BadJsonBody", "The JSON body must be an object.");
+    }
+    const path = runPath ?? body.path;
+    if (typeof path !== "string" || path === "") throw new HttpError(400, "BadJsonBody", "Missing function path.");
+    if (body.format !== undefined && !["convex_encoded_json", "json"].includes(body.format)) {
+      throw new HttpError(400, "BadJsonBody", `Unsupported format ${JSON.stringify(body.format)}.`);
+    }
+    let args;
+    try {
+      args = body.args === undefined ? {} : jsonToConvex(body.args);
+    } catch (e) {
+      throw new HttpError(400, "BadJsonBody", `Invalid Convex value in args: ${e.message}`);
+    }
+    if (args === null || typeof args !== "object" || Array.isArray(args) || args instanceof ArrayBuffer) {
+      throw new HttpError(400, "BadJsonBody", "args must be an object.");
+    }
+    if (!allStringsWellFormed(args)) throw new HttpError(400, "BadJsonBody", "args contain a string that is not valid Unicode.");
+    const fn = await backend.resolve(path);
+    if (!fn) {
+      throw new HttpError(400, "FunctionNotFound", `Could not find public function for '${path.replace(/\.(m?js|ts)(?=:|$)/, "")}'. Did you forget to run \`npx convex dev\` or \`npx convex deploy\`?`);
+    }
+    if (fn.internal && !auth.admin) {
+      throw new HttpError(401, "Unauthenticated", `'${fn.udfPath}' is an internal function: it needs an admin key (Authorization: Convex <key>).`);
+    }
+    const kind = urlKind ?? fn.kind;
+    const draw = backend.faults.draw();
+    const delay = () => (draw.delayMs > 0 ? new Promise((r) => setTimeout(r, draw.delayMs)) : null);
+    if (draw.dropConnection) { await delay(); req.socket.destroy(); return; }
+    if (draw.status429) {
+      await delay();
+      throw new HttpError(429, "TooManyWrites", "Write throughput exceeded (injected fault).", { "Retry-After": "1" });
+    }
+    if (draw.status503) { await delay(); throw new HttpError(503, "Overloaded", "The deployment is overloaded (injected fault)."); }
+    if (draw.failBeforeCommit && fn.kind === "mutation") {
+      await delay();
+      throw new HttpError(503, "OptimisticConcurrencyControlFailure", "Transaction was rejected before it ran (injected fault).");
+    }
+    const logLines = [];
+    let reply;
+    if (kind !== fn.kind) {
+      reply = { status: "error", errorMessage: `Trying to execute ${fn.udfPath} as ${kind}, but it is defined as ${fn.kind}.`, logLines };
+    } else if (getConvexSize(args) > ARGS_LIMIT) {
+      reply = { status: "error", errorMessage: `Arguments for ${fn.udfPath} are too large (over ${ARGS_LIMIT} bytes).`, logLines };
+    } else {
+      const run = () => logStore.run(logLines, () => backend.call(fn.kind, fn.udfPath, args, auth.identity));
+      try {
+        const value = fn.kind === "mutation" ? await backend.serialize(run) : await run();
+        reply = { status: "success", value: convexToJson(value === undefined ? null : value), logLines };
+      } catch (e) {
+        reply = errorReply(e, logLines);
+      }
+    }
+    await delay();
+    if (fn.kind === "mutation" && reply.status === "success") {
+      if (draw.dropAfterCommit) { req.socket.destroy(); return; }
+      if (draw.failAfterCommit) throw new HttpError(503, "InternalServerError", "The reply was lost after the transaction committed (injected fault).");
+    }
+    send(res, 200, reply);
+  }
+
+  function requireAdmin(req) {
+    const auth = authenticate(req);
+    if (!auth.admin) throw new HttpError(401, "Unauthenticated", "This route needs the admin key.");
+  }
+
+  async function route(req, res) {
+    const url = new URL(req.url, "http://local");
+    const p = url.pathname;
+    if (req.method === "POST" && (p === "/api/query" || p === "/api/mutation" || p === "/api/action")) {
+      return await functionCall(req, res, p.slice(5), null);
+    }
+    if (req.method === "POST" && p.startsWith("/api/run/")) {
+      const parts = p.slice("/api/run/".length).split("/").filter(Boolean).map(decodeURIComponent);
+      if (parts.length < 2) throw new HttpError(404, "NotFound", `No function in ${p}.`);
+      return await functionCall(req, res, null, `${parts.slice(0, -1).join("/")}:${parts[parts.length - 1]}`);
+    }
+    if (req.method === "POST" && p === "/api/storage/upload") {
+      const token = url.searchParams.get("token");
+      if (!token || !backend.uploadTokens.has(token)) throw new HttpError(401, "InvalidUploadToken", "The upload URL is invalid or was already used.");
+      backend.uploadTokens.delete(token);
+      const bytes = await readBody(req, UPLOAD_LIMIT);
+      const storageId = await backend.storeUpload(bytes, req.headers["content-type"]);
+      return send(res, 200, { storageId });
+    }
+    if (req.method === "GET" && p.startsWith("/api/storage/")) {
+      const blob = await backend.getFile(decodeURIComponent(p.slice("/api/storage/".length)));
+      if (!blob) throw new HttpError(404, "NotFound", "No such file.");
+      const buf = Buffer.from(await blob.arrayBuffer());
+      res.writeHead(200, { "Content-Type": blob.type || "application/octet-stream", "Content-Length": buf.length });
+      return res.end(buf);
+    }
+    if (p === "/version" || p === "/instance_version") return send(res, 200, JSON.stringify("local-convex-test"));
+    if (p.startsWith("/_local/")) {
+      requireAdmin(req);
+      if (req.method === "GET" && p === "/_local/tables") return send(res, 200, await backend.tableCounts());
+      if (req.method === "GET" && p === "/_local/faults") return send(res, 200, backend.faults.config);
+      if (req.method === "POST" && p === "/_local/faults") {
+        const body = parseJson(await readBody(req, MiB));
+        try {
+          backend.faults.set(body);
+        } catch (e) {
+          throw new HttpError(400, "BadFaults", e.message);
+        }
+        return send(res, 200, backend.faults.config);
+      }
+      if (req.method === "POST" && p === "/_local/dump") {
+        const raw = await readBody(req, MiB);
+        const body = raw.length ? parseJson(raw) : {};
+        const dir = body?.dir ?? opts.stateOut;
+        if (!dir) throw new HttpError(400, "NoStateOut", "No --state-out directory and no {\"dir\": ...} given.");
+        const tables = await backend.serialize(() => backend.dump(dir));
+        return send(res, 200, { dir, tables });
+      }
+    }
+    throw new HttpError(404, "NotFound", `No route for ${req.method} ${p}.`);
+  }
+
+  const server = http.createServer((req, res) => {
+    route(req, res).catch((e) => {
+      if (e instanceof HttpError) {
+        send(res, e.status, { code: e.code, message: e.message }, e.headers);
+        if (e.status === 413) res.on("finish", () => req.socket.destroy());
+      } else {
+        stderr(`internal error: ${e?.stack ?? e}`);
+        send(res, 500, { code: "InternalServerError", message: String(e?.message ?? e) });
+      }
+    });
+  });
+  server.keepAliveTimeout = 30_000;
+  server.requestTimeout = 0;
+
+  let stopping = false;
+  async function stop(signal) {
+    if (stopping) return;
+    stopping = true;
+    let code = 0;
+    try {
+      if (opts.stateOut) await backend.serialize(() => backend.dump(opts.stateOut));
+    } catch (e) {
+      stderr(`state dump failed: ${e?.stack ?? e}`);
+      code = 1;
+    }
+    backend.cleanup();
+    server.close();
+    process.exit(code || (signal ? 0 : 0));
+  }
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("exit", () => backend.cleanup());
+
+  backend.load().then(() => {
+    server.listen(opts.port, opts.host, () => {
+      const { port } = server.address();
+      backend.baseUrl = `http://${opts.host}:${port}`;
+      const ready = { url: backend.baseUrl, pid: process.pid };
+      if (generatedKey) ready.adminKey = generatedKey;
+      process.stdout.write(JSON.stringify(ready) + "\n");
+    });
+  }).catch((e) => {
+    stderr(`failed to load ${opts.convexDir}: ${e?.stack ?? e}`);
+    backend.cleanup();
+    process.exit(1);
+  });
+}
+
+main();
