@@ -17,7 +17,8 @@ import { convexTest } from "convex-test";
 import { makeFunctionReference } from "convex/server";
 import { convexToJson, jsonToConvex, getConvexSize, getDocumentSize } from "convex/values";
 import { transpileConvexDir, convexTestModules, importModule } from "./local_convex_loader.mjs";
-import { checkDocument, allStringsWellFormed, DocumentRuleError } from "./local_convex_limits.mjs";
+import { checkDocument, allStringsWellFormed } from "./local_convex_limits.mjs";
+import { captureConvexGlobal, accelerate } from "./local_convex_accel.mjs";
 
 const MiB = 1 << 20;
 const BODY_LIMIT = 16 * MiB + 2000;
@@ -147,6 +148,14 @@ class LocalConvex {
     globalThis.console = captureConsole;
     this.t = convexTest({ schema, modules: convexTestModules(t.files, t.outDir), transactionLimits: true });
     this.installSyscallHooks();
+    // Index-narrowed document walks (see local_convex_accel.mjs): without them every
+    // query walks every document, and an upsert import is quadratic.
+    this.accelerated = false;
+    if (process.env.LOCAL_CONVEX_NO_ACCEL !== "1") {
+      const g = await captureConvexGlobal(() => this.t.run(async () => null));
+      this.accelerated = accelerate(g);
+      if (!this.accelerated) stderr("warning: could not speed up convex-test queries (its internals changed?); queries walk every document");
+    }
   }
 
   cleanup() {
@@ -636,6 +645,9 @@ function main() {
     if (p.startsWith("/_local/")) {
       requireAdmin(req);
       if (req.method === "GET" && p === "/_local/tables") return send(res, 200, await backend.tableCounts());
+      if (req.method === "GET" && p === "/_local/info") {
+        return send(res, 200, { accelerated: backend.accelerated, tables: [...backend.tables].sort(), faults: backend.faults.config });
+      }
       if (req.method === "GET" && p === "/_local/faults") return send(res, 200, backend.faults.config);
       if (req.method === "POST" && p === "/_local/faults") {
         const body = parseJson(await readBody(req, MiB));

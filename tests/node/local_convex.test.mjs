@@ -97,6 +97,34 @@ export const increment = mutation({
   },
 });
 
+export const rekey = internalMutation({
+  args: { from: v.string(), to: v.string() },
+  handler: async (ctx, { from, to }) => {
+    const d = await ctx.db.query("items").withIndex("by_key", (q) => q.eq("key", from)).unique();
+    if (d) await ctx.db.patch(d._id, { key: to });
+    return d !== null;
+  },
+});
+export const removeKey = internalMutation({
+  args: { key: v.string() },
+  handler: async (ctx, { key }) => {
+    const d = await ctx.db.query("items").withIndex("by_key", (q) => q.eq("key", key)).unique();
+    if (d) await ctx.db.delete(d._id);
+  },
+});
+export const insertThenFail = internalMutation({
+  args: { key: v.string() },
+  handler: async (ctx, { key }) => {
+    await ctx.db.insert("items", { key });
+    const seen = await ctx.db.query("items").withIndex("by_key", (q) => q.eq("key", key)).unique();
+    if (!seen) throw new Error("own write not visible");
+    throw new Error("rollback please");
+  },
+});
+export const byKey = query({
+  args: { key: v.string() },
+  handler: async (ctx, { key }) => (await ctx.db.query("items").withIndex("by_key", (q) => q.eq("key", key)).collect()).map((d) => d.key),
+});
 export const list = query({ args: {}, handler: async (ctx) => await ctx.db.query("items").collect() });
 export const count = internalQuery({ args: { table: v.string() }, handler: async (ctx, { table }) => (await ctx.db.query(table as any).collect()).length });
 export const echo = query({ args: { x: v.any() }, handler: async (_ctx, { x }) => ({ x, d: double(2) }) });
@@ -235,6 +263,15 @@ describe("local_convex server", () => {
     assert.equal(srv.ready.adminKey, undefined);
   });
 
+  test("convex-test query acceleration is active (unless LOCAL_CONVEX_NO_ACCEL=1)", async () => {
+    const res = await fetch(url + "/_local/info", { headers: { Authorization: `Convex ${KEY}` } });
+    const info = await res.json();
+    assert.equal(info.accelerated, process.env.LOCAL_CONVEX_NO_ACCEL !== "1");
+    assert.deepEqual(info.tables, ["counters", "files", "items"]);
+    const anon = await fetch(url + "/_local/info");
+    assert.equal(anon.status, 401);
+  });
+
   test("success reply shape, log lines, nested module paths and /api/run", async () => {
     const r = await mutation("items:upsert", { rows: [{ key: "shape1" }, { key: "shape2" }] });
     assert.equal(r.status, 200);
@@ -371,6 +408,23 @@ describe("local_convex server", () => {
     assert.equal(r.json.status, "error");
     assert.match(r.json.errorMessage, /too many documents/i);
     assert.deepEqual(await tables(), before);
+  });
+
+  test("index lookups stay exact after re-keying, deletes and rolled-back inserts", async () => {
+    const ins = await mutation("items:upsert", { rows: [{ key: "rk-a" }, { key: "rk-b" }, { key: "rk-gone" }] });
+    assert.equal(ins.json.status, "success", ins.text);
+    assert.equal((await mutation("items:rekey", { from: "rk-a", to: "rk-c" })).json.value, true);
+    assert.deepEqual((await query("items:byKey", { key: "rk-a" })).json.value, []);
+    assert.deepEqual((await query("items:byKey", { key: "rk-c" })).json.value, ["rk-c"]);
+    assert.equal((await mutation("items:removeKey", { key: "rk-gone" })).json.status, "success");
+    assert.deepEqual((await query("items:byKey", { key: "rk-gone" })).json.value, []);
+    const fail = await mutation("items:insertThenFail", { key: "rk-rolled" });
+    assert.equal(fail.json.status, "error");
+    assert.match(fail.json.errorMessage, /rollback please/);
+    assert.deepEqual((await query("items:byKey", { key: "rk-rolled" })).json.value, []);
+    // Upserting an existing key patches instead of inserting a second document.
+    await mutation("items:upsert", { rows: [{ key: "rk-b", data: 1 }] });
+    assert.deepEqual((await query("items:byKey", { key: "rk-b" })).json.value, ["rk-b"]);
   });
 
   test("mutations are serialized: concurrent increments are not lost", async () => {
