@@ -73,6 +73,11 @@ export const writeShape = internalMutation({
     else if (shape === "okArray") data = new Array(8192).fill(0);
     else if (shape === "manyFields") { data = {}; for (let i = 0; i < 1025; i++) data["f" + i] = i; }
     else if (shape === "surrogate") data = "a\\ud800b";
+    else if (shape === "bulkBytes") {
+      // 17 documents of ~1,000,000 bytes: each is fine, together over 16 MiB.
+      for (let i = 0; i < 17; i++) await ctx.db.insert("items", { key: "bulk" + i, data: "z".repeat(1_000_000) });
+      return;
+    }
     await ctx.db.insert("items", { key: shape, data });
   },
 });
@@ -402,11 +407,15 @@ describe("local_convex server", () => {
     assert.equal(nested.json.status, "success", nested.text);
   });
 
-  test("per-transaction write limit: over 16,000 documents fails and writes nothing", async () => {
+  test("per-transaction write limits: over 16,000 documents or 16 MiB fails and writes nothing", async () => {
     const before = await tables();
     const r = await mutation("items:writeMany", { count: 16001 });
     assert.equal(r.json.status, "error");
     assert.match(r.json.errorMessage, /too many documents/i);
+    assert.deepEqual(await tables(), before);
+    const b = await mutation("items:writeShape", { shape: "bulkBytes" });
+    assert.equal(b.json.status, "error");
+    assert.match(b.json.errorMessage, /too much data/i);
     assert.deepEqual(await tables(), before);
   });
 
