@@ -646,7 +646,7 @@ function main() {
       requireAdmin(req);
       if (req.method === "GET" && p === "/_local/tables") return send(res, 200, await backend.tableCounts());
       if (req.method === "GET" && p === "/_local/info") {
-        return send(res, 200, { accelerated: backend.accelerated, tables: [...backend.tables].sort(), faults: backend.faults.config });
+        return send(res, 200, { accelerated: backend.accelerated, tables: [...backend.tables].sort(), faults: backend.faults.config, workDir: backend.workDir });
       }
       if (req.method === "GET" && p === "/_local/faults") return send(res, 200, backend.faults.config);
       if (req.method === "POST" && p === "/_local/faults") {
@@ -702,6 +702,8 @@ function main() {
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("exit", () => backend.cleanup());
+  // A server keeps serving: a stray rejection (e.g. from a scheduled function) is logged.
+  process.on("unhandledRejection", (e) => stderr(`unhandled rejection: ${e?.stack ?? e}`));
 
   backend.load().then(() => {
     server.listen(opts.port, opts.host, () => {
