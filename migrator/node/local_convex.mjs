@@ -195,6 +195,25 @@ class LocalConvex {
     return doc;
   }
 
+  // convex-test counts a write against the transaction limits after storing it, so
+  // code that catches the limit error (per-row try/catch) would keep the over-limit
+  // write. Check the budget first, so a refused write never happens.
+  async ensureWriteBudget(inner, size) {
+    let m;
+    try {
+      m = jsonToConvex(JSON.parse(await inner("1.0/getTransactionMetrics", "{}")));
+    } catch {
+      return; // not in a transaction: convex-test decides
+    }
+    const docs = m.documentsWritten, bytes = m.bytesWritten;
+    if (docs.remaining < 1) {
+      throw new Error(`Wrote too many documents in a single function execution (limit: ${docs.used + docs.remaining}). This is a Convex limit: https://docs.convex.dev/production/state/limits`);
+    }
+    if (bytes.remaining < size) {
+      throw new Error(`Wrote too much data in a single function execution (limit: ${bytes.used + bytes.remaining} bytes). This is a Convex limit: https://docs.convex.dev/production/state/limits`);
+    }
+  }
+
   async asyncSyscall(inner, op, argsJson) {
     try {
       return await this.hookedSyscall(inner, op, argsJson);
@@ -210,7 +229,7 @@ class LocalConvex {
       case "1.0/insert": {
         const args = JSON.parse(argsJson);
         const value = jsonToConvex(args.value);
-        checkDocument(args.table, value);
+        await this.ensureWriteBudget(inner, checkDocument(args.table, value));
         this.tables.add(args.table);
         const out = await inner(op, argsJson);
         this.remember({ ...value, _id: JSON.parse(out)._id });
@@ -221,7 +240,8 @@ class LocalConvex {
         const id = jsonToConvex(args.id);
         const value = jsonToConvex(args.value);
         if (typeof id === "string" && !id.startsWith("_") && !(args.table ?? "").startsWith("_")) {
-          checkDocument(args.table ?? "?", { ...value, _id: value._id ?? id }, { allowSystem: true, idLength: id.length });
+          const size = checkDocument(args.table ?? "?", { ...value, _id: value._id ?? id }, { allowSystem: true, idLength: id.length });
+          await this.ensureWriteBudget(inner, size);
         }
         const out = await inner(op, argsJson);
         this.remember({ ...value, _id: id });
@@ -238,7 +258,7 @@ class LocalConvex {
             if (v !== null && typeof v === "object" && "$undefined" in v) delete merged[k];
             else merged[k] = jsonToConvex(v);
           }
-          checkDocument(args.table ?? "?", merged, { allowSystem: true, idLength: id.length });
+          await this.ensureWriteBudget(inner, checkDocument(args.table ?? "?", merged, { allowSystem: true, idLength: id.length }));
         }
         const out = await inner(op, argsJson);
         if (merged) this.remember(merged);

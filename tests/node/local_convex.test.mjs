@@ -26,6 +26,7 @@ export default defineSchema({
     .index("by_key", ["key"]),
   counters: defineTable({ name: v.string(), value: v.number() }).index("by_name", ["name"]),
   files: defineTable({ storageId: v.id("_storage"), note: v.string() }),
+  bulk: defineTable({ key: v.string(), data: v.optional(v.any()) }),
 });
 `;
 
@@ -87,6 +88,20 @@ export const writeMany = internalMutation({
   handler: async (ctx, { count }) => {
     for (let i = 0; i < count; i++) await ctx.db.insert("items", { key: "many" + i });
     return count;
+  },
+});
+
+// Like the generated upsertBatch: per-row try/catch, so a refused write must not happen.
+export const writeManyCatching = internalMutation({
+  args: { count: v.number(), size: v.number() },
+  handler: async (ctx, { count, size }) => {
+    let ok = 0;
+    const errors: string[] = [];
+    for (let i = 0; i < count; i++) {
+      try { await ctx.db.insert("bulk", { key: "caught" + i, data: "q".repeat(size) }); ok++; }
+      catch (e: any) { errors.push(String(e.message)); }
+    }
+    return { ok, errors: errors.slice(0, 2), failed: errors.length };
   },
 });
 
@@ -272,7 +287,7 @@ describe("local_convex server", () => {
     const res = await fetch(url + "/_local/info", { headers: { Authorization: `Convex ${KEY}` } });
     const info = await res.json();
     assert.equal(info.accelerated, process.env.LOCAL_CONVEX_NO_ACCEL !== "1");
-    assert.deepEqual(info.tables, ["counters", "files", "items"]);
+    assert.deepEqual(info.tables, ["bulk", "counters", "files", "items"]);
     const anon = await fetch(url + "/_local/info");
     assert.equal(anon.status, 401);
   });
@@ -434,6 +449,20 @@ describe("local_convex server", () => {
     // Upserting an existing key patches instead of inserting a second document.
     await mutation("items:upsert", { rows: [{ key: "rk-b", data: 1 }] });
     assert.deepEqual((await query("items:byKey", { key: "rk-b" })).json.value, ["rk-b"]);
+  });
+
+  test("a caught limit error leaves no write behind", async () => {
+    const before = (await tables()).bulk;
+    const r = await mutation("items:writeManyCatching", { count: 20, size: 1_000_000 });
+    assert.equal(r.json.status, "success", r.text.slice(0, 300));
+    assert.equal(r.json.value.ok, 16);
+    assert.equal(r.json.value.failed, 4);
+    assert.match(r.json.value.errors[0], /too much data/);
+    assert.equal((await tables()).bulk, before + 16);
+    const n = await mutation("items:writeManyCatching", { count: 16002, size: 0 });
+    assert.equal(n.json.value.ok, 16000);
+    assert.match(n.json.value.errors[0], /too many documents/);
+    assert.equal((await tables()).bulk, before + 16 + 16000);
   });
 
   test("mutations are serialized: concurrent increments are not lost", async () => {
