@@ -1,0 +1,258 @@
+"""Find Dexie databases in one parsed file and evaluate their `version(n).stores({...})` calls.
+
+Two shapes cover real apps: `const db = new Dexie("name")` followed by `db.version(n)...`,
+and `class AppDB extends Dexie` calling `super("name")` and `this.version(n)...` in its
+constructor. Version calls are matched to a database through the variable's binding (not
+its spelling), so two `db` variables in different scopes stay apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tree_sitter import Node
+
+from migrator.dexie_schema import DexieSchemaError, VersionSpec, parse_table_spec
+from migrator.errors import DeclarationError
+
+from .evaluate import UNDEFINED, Evaluator, find_binding, string_value
+from .source import TRANSPARENT_EXPRESSIONS, SourceFile, kids, unwrap, walk
+
+_CLASS_NODES = ("class_declaration", "class", "abstract_class_declaration")
+_PARAMETERS = ("required_parameter", "optional_parameter")
+
+
+@dataclass
+class FoundDatabase:
+    """One declaration site, before types are attached."""
+    sf: SourceFile
+    node: Node                       # the `new Dexie(...)` or the class
+    name: str | None
+    location: str
+    variable: str | None
+    versions: list[VersionSpec] = field(default_factory=list)
+    upgrades: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    type_nodes: list[Node] = field(default_factory=list)     # `Dexie & {...}` types
+    class_node: Node | None = None
+
+
+def dexie_names(sf: SourceFile) -> set[str]:
+    """Local names the Dexie class is bound to (`import Dexie`, `import { Dexie as D }`)."""
+    names = {"Dexie"}
+    for statement in kids(sf.root):
+        if statement.type != "import_statement" or statement.child_by_field_name("source") is None:
+            continue
+        if string_value(sf, statement.child_by_field_name("source")) != "dexie":
+            continue
+        for clause in (k for k in kids(statement) if k.type == "import_clause"):
+            for part in kids(clause):
+                if part.type == "identifier":
+                    names.add(sf.text(part))
+                elif part.type == "named_imports":
+                    for spec in kids(part):
+                        idents = [sf.text(n) for n in kids(spec) if n.type == "identifier"]
+                        if idents and idents[0] == "Dexie":
+                            names.add(idents[-1])
+    return names
+
+
+def find_databases(sf: SourceFile) -> list[FoundDatabase]:
+    names = dexie_names(sf)
+    evaluator = Evaluator(sf)
+    found: list[FoundDatabase] = []
+    nodes = list(walk(sf.root))
+    version_calls = [n for n in nodes if _is_method_call(sf, n, "version")]
+    for node in nodes:
+        if node.type == "new_expression" and _identifier_in(sf, node.child_by_field_name("constructor"), names):
+            found.append(_from_new(sf, evaluator, node, version_calls))
+        elif node.type in _CLASS_NODES and _extends(sf, node, names):
+            found.append(_from_class(sf, evaluator, node, version_calls, nodes))
+    return found
+
+
+def _identifier_in(sf: SourceFile, node: Node | None, names: set[str]) -> bool:
+    return node is not None and node.type == "identifier" and sf.text(node) in names
+
+
+def _extends(sf: SourceFile, class_node: Node, names: set[str]) -> bool:
+    for heritage in (k for k in kids(class_node) if k.type == "class_heritage"):
+        for clause in (k for k in kids(heritage) if k.type == "extends_clause"):
+            if _identifier_in(sf, clause.child_by_field_name("value"), names):
+                return True
+    return False
+
+
+def _is_method_call(sf: SourceFile, node: Node, method: str) -> bool:
+    if node.type != "call_expression":
+        return False
+    function = node.child_by_field_name("function")
+    return function is not None and function.type == "member_expression" and \
+        sf.text(function.child_by_field_name("property")) == method
+
+
+def _receiver(call: Node) -> Node:
+    return unwrap(call.child_by_field_name("function").child_by_field_name("object"))
+
+
+# -- names -----------------------------------------------------------------------------
+def _database_name(sf: SourceFile, evaluator: Evaluator, args: Node | None, site: Node,
+                   notes: list[str]) -> str | None:
+    """The evaluated first argument, or None (with a note saying why) when it is not static."""
+    arguments = kids(args) if args is not None else []
+    if not arguments:
+        notes.append(f"the database at {sf.location(site)} is given no name here, so its name is unknown")
+        return None
+    first = arguments[0]
+    target = unwrap(first)
+    if target.type == "identifier":
+        binding = find_binding(sf, sf.text(target), target)
+        if binding is not None and binding.type in _PARAMETERS and binding.child_by_field_name("value") is not None:
+            try:
+                value = evaluator.value(binding.child_by_field_name("value"))
+            except DeclarationError as exc:
+                notes.append(f"database name unresolved: {exc.message}")
+                return None
+            if isinstance(value, str):
+                notes.append(f"the database name {value!r} is the default of constructor parameter "
+                             f"`{sf.text(target)}` ({sf.location(binding)}); code that passes another "
+                             "name opens another database with the same tables")
+                return value
+    try:
+        value = evaluator.value(first)
+    except DeclarationError as exc:
+        notes.append(f"database name unresolved: {exc.message}; name it after the dump's databaseName")
+        return None
+    if not isinstance(value, str):
+        notes.append(f"database name unresolved: {sf.location(first)}: the name evaluates to a non-string")
+        return None
+    return value
+
+
+# -- the two shapes ----------------------------------------------------------------------
+def _from_new(sf: SourceFile, evaluator: Evaluator, node: Node, version_calls: list[Node]) -> FoundDatabase:
+    notes: list[str] = []
+    name = _database_name(sf, evaluator, node.child_by_field_name("arguments"), node, notes)
+    db = FoundDatabase(sf, node, name, sf.location(node), None, notes=notes)
+    holder = node
+    while holder.parent is not None and holder.parent.type in TRANSPARENT_EXPRESSIONS:
+        holder = holder.parent
+        if holder.type == "as_expression":
+            db.type_nodes.append(kids(holder)[-1])
+    parent = holder.parent
+    matches = lambda receiver: receiver.id == node.id           # new Dexie("x").version(1)...
+    if parent is not None and parent.type == "variable_declarator" and parent.child_by_field_name("name").type == "identifier":
+        db.variable = sf.text(parent.child_by_field_name("name"))
+        annotation = parent.child_by_field_name("type")
+        if annotation is not None:
+            db.type_nodes.append(annotation)
+        matches = _binding_matcher(sf, db.variable, parent, node)
+    elif parent is not None and parent.type == "assignment_expression":
+        left = parent.child_by_field_name("left")
+        db.variable = sf.text(left)
+        if left.type == "identifier":
+            matches = _binding_matcher(sf, db.variable, find_binding(sf, db.variable, left), node)
+        else:                                                   # this.db = new Dexie(...)
+            matches = lambda receiver, text=db.variable: receiver.id == node.id or sf.text(receiver) == text
+    _read_versions(sf, evaluator, db, [c for c in version_calls if matches(_receiver(c))])
+    return db
+
+
+def _binding_matcher(sf: SourceFile, name: str, binding: Node | None, node: Node):
+    def matches(receiver: Node) -> bool:
+        if receiver.id == node.id:
+            return True
+        if receiver.type != "identifier" or sf.text(receiver) != name:
+            return False
+        found = find_binding(sf, name, receiver)
+        return binding is not None and found is not None and found.id == binding.id
+    return matches
+
+
+def _from_class(sf: SourceFile, evaluator: Evaluator, node: Node, version_calls: list[Node],
+                nodes: list[Node]) -> FoundDatabase:
+    notes: list[str] = []
+    class_name = node.child_by_field_name("name")
+    variable = sf.text(class_name) if class_name is not None else None
+    if variable is None and node.parent is not None and node.parent.type == "variable_declarator":
+        variable = sf.text(node.parent.child_by_field_name("name"))
+    constructor = next((m for m in kids(node.child_by_field_name("body")) if m.type == "method_definition"
+                        and sf.text(m.child_by_field_name("name")) == "constructor"), None)
+    super_call = next((n for n in walk(constructor) if n.type == "call_expression"
+                       and n.child_by_field_name("function").type == "super"), None) if constructor else None
+    if super_call is not None:
+        name = _database_name(sf, evaluator, super_call.child_by_field_name("arguments"), super_call, notes)
+    else:
+        name = None
+        notes.append(f"class `{variable}` ({sf.location(node)}) does not call super() with a name, "
+                     "so the database name is unknown")
+    db = FoundDatabase(sf, node, name, sf.location(node), variable, notes=notes, class_node=node)
+    instances = _instance_bindings(sf, variable, nodes) if variable else set()
+
+    def matches(receiver: Node) -> bool:
+        if receiver.type == "this":
+            owner = receiver.parent
+            while owner is not None and owner.type not in _CLASS_NODES:
+                owner = owner.parent
+            return owner is not None and owner.id == node.id
+        if receiver.type == "identifier":
+            binding = find_binding(sf, sf.text(receiver), receiver)
+            return binding is not None and binding.id in instances
+        return False
+
+    _read_versions(sf, evaluator, db, [c for c in version_calls if matches(_receiver(c))])
+    return db
+
+
+def _instance_bindings(sf: SourceFile, class_name: str, nodes: list[Node]) -> set[int]:
+    """Declarators of `const x = new ClassName(...)`: version calls on them count too."""
+    found = set()
+    for node in nodes:
+        if node.type == "new_expression" and sf.text(node.child_by_field_name("constructor")) == class_name:
+            holder = node
+            while holder.parent is not None and holder.parent.type in TRANSPARENT_EXPRESSIONS:
+                holder = holder.parent
+            if holder.parent is not None and holder.parent.type == "variable_declarator":
+                found.add(holder.parent.id)
+    return found
+
+
+# -- versions --------------------------------------------------------------------------
+def _read_versions(sf: SourceFile, evaluator: Evaluator, db: FoundDatabase, calls: list[Node]) -> None:
+    for call in calls:
+        args = kids(call.child_by_field_name("arguments"))
+        if not args:
+            raise DeclarationError(sf.location(call), "`version()` needs a version number")
+        number = evaluator.value(args[0])
+        if not isinstance(number, float) or isinstance(number, bool) or number <= 0:
+            raise DeclarationError(sf.location(args[0]), f"the version {sf.text(args[0])} is not a positive number")
+        version = VersionSpec(number=number, stores={}, location=sf.location(call))
+        node = call
+        while node.parent is not None and node.parent.type == "member_expression" and \
+                node.parent.parent is not None and node.parent.parent.type == "call_expression":
+            method = sf.text(node.parent.child_by_field_name("property"))
+            node = node.parent.parent
+            method_args = kids(node.child_by_field_name("arguments"))
+            if method == "stores" and method_args:
+                version.stores.update(_stores(sf, evaluator, method_args[0]))
+            elif method == "upgrade":
+                version.has_upgrade = True
+                db.upgrades.append(sf.location(node))
+        db.versions.append(version)
+
+
+def _stores(sf: SourceFile, evaluator: Evaluator, arg: Node) -> dict[str, str | None]:
+    stores: dict[str, str | None] = {}
+    for table, value_node in evaluator.object_entries(arg):
+        value = evaluator.value(value_node)
+        if value is UNDEFINED or not (value is None or isinstance(value, str)):
+            raise DeclarationError(sf.location(value_node), f"the spec of table {table!r} must be a string "
+                                   f"or null, not {sf.text(value_node)}")
+        if value is not None:
+            try:
+                parse_table_spec(table, value)
+            except DexieSchemaError as exc:
+                raise DeclarationError(sf.location(value_node), f"table {table!r}: spec {value!r}: {exc.reason}",
+                                       "Dexie rejects this spec: fix it, or give the dump (--dump) / set the table in the mapping file") from None
+        stores[table] = value
+    return stores

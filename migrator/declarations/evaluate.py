@@ -1,0 +1,368 @@
+"""Static evaluation of the few JS expressions real apps use to write Dexie specs.
+
+Spec strings are plain data in almost every app, but they are spelled in many ways:
+quoted or computed keys, template literals, `+` concatenation, `[...].join(",")`, and
+constants defined elsewhere in the file. This evaluates exactly those forms and refuses
+everything else with the place it stopped at, so nothing is guessed.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from tree_sitter import Node
+
+from migrator.errors import DeclarationError
+
+from .source import SourceFile, kids, unwrap
+
+SCOPE_NODES = ("program", "statement_block", "class_static_block")
+
+
+class _Undefined:
+    def __repr__(self) -> str:
+        return "undefined"
+
+
+UNDEFINED = _Undefined()
+
+
+def js_string(value: Any) -> str:
+    """String(value) as JS computes it, for the value kinds this module produces."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return "null"
+    if value is UNDEFINED:
+        return "undefined"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            return "Infinity" if value > 0 else "-Infinity"
+        if value == int(value) and abs(value) < 1e21:
+            return str(int(value))
+        return repr(value)
+    if isinstance(value, list):
+        return ",".join("" if v is None or v is UNDEFINED else js_string(v) for v in value)
+    return "[object Object]"
+
+
+def js_number(text: str) -> float:
+    """A JS numeric literal (hex/octal/binary, `_` separators, legacy octal)."""
+    text = text.replace("_", "").lower()
+    if text.endswith("n"):
+        raise ValueError("BigInt literal")
+    for prefix, base in (("0x", 16), ("0o", 8), ("0b", 2)):
+        if text.startswith(prefix):
+            return float(int(text[2:], base))
+    if len(text) > 1 and text[0] == "0" and text.isdigit():
+        return float(int(text, 8) if all(c in "01234567" for c in text) else int(text))
+    return float(text)
+
+
+_SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "v": "\v", "0": "\0"}
+
+
+def unescape(sequence: str) -> str:
+    """One JS escape sequence (as tree-sitter delimits it) to the text it stands for."""
+    body = sequence[1:]
+    if body[:1] in ("\n", "\r", "\u2028", "\u2029"):
+        return ""                                  # line continuation
+    if body.startswith("u{"):
+        return chr(int(body[2:-1], 16))
+    if body.startswith("u") and len(body) == 5:
+        return chr(int(body[1:], 16))
+    if body.startswith("x") and len(body) == 3:
+        return chr(int(body[1:], 16))
+    return _SIMPLE_ESCAPES.get(body, body)
+
+
+def _join_utf16(parts: list[str]) -> str:
+    """Join pieces; `\\uD83D\\uDE00` escapes arrive as two surrogates and must pair up."""
+    text = "".join(parts)
+    if any("\ud800" <= c <= "\udfff" for c in text):
+        text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text
+
+
+def string_value(sf: SourceFile, node: Node) -> str:
+    """The value of a `string` node, or of a `template_string` without substitutions."""
+    parts: list[str] = []
+    for child in node.named_children:
+        if child.type == "escape_sequence":
+            parts.append(unescape(sf.text(child)))
+        elif child.type == "string_fragment":
+            parts.append(sf.text(child).replace("\r\n", "\n") if node.type == "template_string" else sf.text(child))
+        elif child.type == "template_substitution":
+            raise DeclarationError(sf.location(child), f"cannot evaluate the template literal {_snippet(sf, node)} "
+                                   "statically: it has a ${...} substitution")
+        elif child.type != "comment":
+            parts.append(sf.text(child))
+    return _join_utf16(parts)
+
+
+def _snippet(sf: SourceFile, node: Node, limit: int = 60) -> str:
+    text = " ".join(sf.text(node).split())
+    return "`" + (text if len(text) <= limit else text[: limit - 3] + "...") + "`"
+
+
+def find_binding(sf: SourceFile, name: str, at: Node) -> Node | None:
+    """The nearest declaration of `name` visible from `at`: a variable_declarator, an
+    import_specifier / import_clause identifier, or a formal parameter."""
+    node: Node | None = at
+    while node is not None:
+        if node.type in SCOPE_NODES:
+            for statement in kids(node):
+                found = _declared_in(sf, statement, name)
+                if found is not None:
+                    return found
+        if node.type in ("function_declaration", "function_expression", "arrow_function",
+                         "method_definition", "generator_function_declaration"):
+            params = node.child_by_field_name("parameters")
+            for param in kids(params) if params is not None else []:
+                pattern = param.child_by_field_name("pattern")
+                if pattern is not None and pattern.type == "identifier" and sf.text(pattern) == name:
+                    return param
+            single = node.child_by_field_name("parameter")      # x => ...
+            if single is not None and sf.text(single) == name:
+                return single
+        node = node.parent
+    return None
+
+
+def _declared_in(sf: SourceFile, statement: Node, name: str) -> Node | None:
+    if statement.type == "export_statement":
+        inner = statement.child_by_field_name("declaration")
+        return _declared_in(sf, inner, name) if inner is not None else None
+    if statement.type in ("lexical_declaration", "variable_declaration"):
+        for declarator in kids(statement):
+            target = declarator.child_by_field_name("name")
+            if declarator.type == "variable_declarator" and target is not None and \
+                    target.type == "identifier" and sf.text(target) == name:
+                return declarator
+    if statement.type == "import_statement":
+        for node in _import_bindings(statement):
+            if sf.text(node) == name:
+                return node
+    if statement.type in ("class_declaration", "function_declaration", "enum_declaration"):
+        target = statement.child_by_field_name("name")
+        if target is not None and sf.text(target) == name:
+            return statement
+    return None
+
+
+def _import_bindings(statement: Node) -> list[Node]:
+    """The local identifiers an import statement binds."""
+    found = []
+    for clause in kids(statement):
+        if clause.type != "import_clause":
+            continue
+        for part in kids(clause):
+            if part.type == "identifier":
+                found.append(part)
+            elif part.type == "namespace_import":
+                found.extend(n for n in kids(part) if n.type == "identifier")
+            elif part.type == "named_imports":
+                for spec in kids(part):
+                    names = [n for n in kids(spec) if n.type == "identifier"]
+                    if names:
+                        found.append(names[-1])
+    return found
+
+
+def import_source(sf: SourceFile, binding: Node) -> str | None:
+    """For an identifier bound by an import, the module specifier it comes from."""
+    node: Node | None = binding
+    while node is not None and node.type != "import_statement":
+        node = node.parent
+    if node is None:
+        return None
+    source = node.child_by_field_name("source")
+    return string_value(sf, source) if source is not None else None
+
+
+def is_const(declarator: Node) -> bool:
+    parent = declarator.parent
+    return parent is not None and parent.type == "lexical_declaration" and \
+        parent.child_by_field_name("kind") is not None and parent.child_by_field_name("kind").type == "const"
+
+
+class Evaluator:
+    """Evaluates expressions of one file; values are str, float, bool, None, list, dict."""
+
+    def __init__(self, sf: SourceFile):
+        self.sf = sf
+        self._resolving: set[int] = set()
+
+    def fail(self, node: Node, why: str) -> DeclarationError:
+        return DeclarationError(self.sf.location(node), f"cannot evaluate {_snippet(self.sf, node)} statically: {why}")
+
+    # -- identifiers -------------------------------------------------------------
+    def const_value_node(self, ident: Node) -> Node:
+        """The initializer of the `const` an identifier refers to, or an error saying why not."""
+        name = self.sf.text(ident)
+        binding = find_binding(self.sf, name, ident)
+        if binding is None:
+            raise self.fail(ident, f"`{name}` is not defined in this file")
+        if binding.type in ("identifier", ) and binding.parent is not None and binding.parent.type != "variable_declarator":
+            source = import_source(self.sf, binding)
+            if source is not None:
+                raise self.fail(ident, f"`{name}` is imported from {source!r}; only constants defined in this file are read")
+        if binding.type != "variable_declarator":
+            raise self.fail(ident, f"`{name}` is a {binding.type.replace('_', ' ')}, not a constant")
+        if not is_const(binding):
+            raise self.fail(ident, f"`{name}` is not declared with `const`, so its value may change")
+        value = binding.child_by_field_name("value")
+        if value is None:
+            raise self.fail(ident, f"`{name}` has no initial value")
+        return value
+
+    def _resolve(self, node: Node) -> Node:
+        """Follow wrappers and const identifiers to the expression that holds the value."""
+        seen: set[int] = set()
+        node = unwrap(node)
+        while node.type == "identifier" and self.sf.text(node) != "undefined":
+            if node.id in seen:
+                raise self.fail(node, "the constant refers to itself")
+            seen.add(node.id)
+            node = unwrap(self.const_value_node(node))
+        return node
+
+    # -- values --------------------------------------------------------------------
+    def value(self, node: Node) -> Any:
+        if node.id in self._resolving:
+            raise self.fail(node, "the constant refers to itself")
+        self._resolving.add(node.id)
+        try:
+            return self._value(node)
+        finally:
+            self._resolving.discard(node.id)
+
+    def _value(self, node: Node) -> Any:
+        original = node
+        node = unwrap(node)
+        kind = node.type
+        if kind in ("string", "template_string"):
+            return string_value(self.sf, node)
+        if kind == "number":
+            try:
+                return js_number(self.sf.text(node))
+            except ValueError as exc:
+                raise self.fail(node, str(exc)) from None
+        if kind == "null":
+            return None
+        if kind in ("true", "false"):
+            return kind == "true"
+        if kind == "undefined" or (kind == "identifier" and self.sf.text(node) == "undefined"):
+            return UNDEFINED
+        if kind == "identifier":
+            return self.value(self.const_value_node(node))
+        if kind == "unary_expression":
+            return self._unary(node)
+        if kind == "binary_expression":
+            return self._binary(node)
+        if kind == "array":
+            return self._array(node)
+        if kind == "object":
+            return {key: self.value(value) for key, value in self.object_entries(node)}
+        if kind == "call_expression":
+            return self._call(node)
+        if kind in ("member_expression", "subscript_expression"):
+            return self._member(node)
+        raise self.fail(original, f"a {kind.replace('_', ' ')} is not a constant expression")
+
+    def _unary(self, node: Node) -> Any:
+        operator = node.child_by_field_name("operator")
+        operand = self.value(node.child_by_field_name("argument"))
+        op = self.sf.text(operator) if operator is not None else ""
+        if op in ("-", "+") and isinstance(operand, float) and not isinstance(operand, bool):
+            return -operand if op == "-" else operand
+        raise self.fail(node, f"unary `{op}` is only evaluated on numbers")
+
+    def _binary(self, node: Node) -> Any:
+        op = self.sf.text(node.child_by_field_name("operator"))
+        if op != "+":
+            raise self.fail(node, f"only `+` is evaluated, not `{op}`")
+        left = self.value(node.child_by_field_name("left"))
+        right = self.value(node.child_by_field_name("right"))
+        if isinstance(left, float) and isinstance(right, float):
+            return left + right
+        if isinstance(left, (dict, list)) or isinstance(right, (dict, list)) or \
+                isinstance(left, str) or isinstance(right, str):
+            return js_string(left) + js_string(right)
+        raise self.fail(node, "`+` is only evaluated on strings and numbers")
+
+    def _array(self, node: Node) -> list:
+        items: list = []
+        for element in kids(node):
+            if element.type == "spread_element":
+                spread = self.value(kids(element)[0])
+                if not isinstance(spread, (list, str)):
+                    raise self.fail(element, "only arrays can be spread into an array")
+                items.extend(spread)
+            else:
+                items.append(self.value(element))
+        return items
+
+    def object_entries(self, node: Node) -> list[tuple[str, Node]]:
+        """(key, value node) pairs of an object literal, or of a const holding one;
+        spreads of such objects are expanded in place, later keys win (kept in first-seen order)."""
+        target = self._resolve(node)
+        if target.type != "object":
+            raise self.fail(node, "expected an object literal (or a const defined in this file holding one)")
+        entries: dict[str, Node] = {}
+        for prop in kids(target):
+            if prop.type == "pair":
+                entries[self._key(prop.child_by_field_name("key"))] = prop.child_by_field_name("value")
+            elif prop.type == "shorthand_property_identifier":
+                entries[self.sf.text(prop)] = prop
+            elif prop.type == "spread_element":
+                for key, value in self.object_entries(kids(prop)[0]):
+                    entries[key] = value
+            else:
+                raise self.fail(prop, f"a {prop.type.replace('_', ' ')} is not a plain property")
+        return list(entries.items())
+
+    def _key(self, key: Node) -> str:
+        if key.type in ("property_identifier", "private_property_identifier"):
+            return self.sf.text(key)
+        if key.type == "string":
+            return string_value(self.sf, key)
+        if key.type == "number":
+            return js_string(js_number(self.sf.text(key)))
+        if key.type == "computed_property_name":
+            return js_string(self.value(kids(key)[0]))
+        raise self.fail(key, "unsupported property key")
+
+    def _call(self, node: Node) -> Any:
+        function = node.child_by_field_name("function")
+        args = kids(node.child_by_field_name("arguments"))
+        if function.type == "member_expression" and self.sf.text(function.child_by_field_name("property")) == "join":
+            receiver = self.value(function.child_by_field_name("object"))
+            if isinstance(receiver, list) and len(args) <= 1:
+                separator = "," if not args else self.value(args[0])
+                if separator is UNDEFINED:
+                    separator = ","
+                if isinstance(separator, str):
+                    return separator.join("" if v is None or v is UNDEFINED else js_string(v) for v in receiver)
+            raise self.fail(node, "`.join()` is only evaluated on an array with a string separator")
+        raise self.fail(node, "function calls are not evaluated (only `[...].join()`)")
+
+    def _member(self, node: Node) -> Any:
+        obj = self.value(node.child_by_field_name("object"))
+        if node.type == "member_expression":
+            key: Any = self.sf.text(node.child_by_field_name("property"))
+        else:
+            key = self.value(node.child_by_field_name("index"))
+        if isinstance(obj, dict):
+            key = js_string(key)
+            if key in obj:
+                return obj[key]
+            raise self.fail(node, f"the object has no property {key!r}")
+        if isinstance(obj, list) and isinstance(key, float) and key.is_integer() and 0 <= key < len(obj):
+            return obj[int(key)]
+        raise self.fail(node, "only properties of constant objects and arrays are evaluated")
