@@ -98,8 +98,8 @@ def string_value(sf: SourceFile, node: Node) -> str:
         elif child.type == "string_fragment":
             parts.append(sf.text(child).replace("\r\n", "\n") if node.type == "template_string" else sf.text(child))
         elif child.type == "template_substitution":
-            raise DeclarationError(sf.location(child), f"cannot evaluate the template literal {_snippet(sf, node)} "
-                                   "statically: it has a ${...} substitution")
+            raise DeclarationError(sf.location(node), f"cannot evaluate the template literal {_snippet(sf, node)} "
+                                   f"statically: it has a substitution {_snippet(sf, child)}")
         elif child.type != "comment":
             parts.append(sf.text(child))
     return _join_utf16(parts)
@@ -213,7 +213,9 @@ class Evaluator:
             if source is not None:
                 raise self.fail(ident, f"`{name}` is imported from {source!r}; only constants defined in this file are read")
         if binding.type != "variable_declarator":
-            raise self.fail(ident, f"`{name}` is a {binding.type.replace('_', ' ')}, not a constant")
+            what = "a function parameter" if binding.type in ("required_parameter", "optional_parameter", "identifier") \
+                else f"declared by a {binding.type.replace('_', ' ')}"
+            raise self.fail(ident, f"`{name}` is {what}, not a constant")
         if not is_const(binding):
             raise self.fail(ident, f"`{name}` is not declared with `const`, so its value may change")
         value = binding.child_by_field_name("value")
@@ -259,7 +261,7 @@ class Evaluator:
             return kind == "true"
         if kind == "undefined" or (kind == "identifier" and self.sf.text(node) == "undefined"):
             return UNDEFINED
-        if kind == "identifier":
+        if kind in ("identifier", "shorthand_property_identifier"):
             return self.value(self.const_value_node(node))
         if kind == "unary_expression":
             return self._unary(node)
