@@ -8,6 +8,7 @@ spec Dexie accepts can still fail at `db.open()`.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Iterable
@@ -179,8 +180,9 @@ class MergedSchema:
 
 
 def round_version(number: float) -> float:
-    """Dexie rounds version numbers to one decimal."""
-    return round(number * 10) / 10
+    """Dexie rounds version numbers to one decimal, with JS Math.round (halves go up:
+    2.05 -> 2.1, where Python's round() would give 2.0)."""
+    return math.floor(number * 10 + 0.5) / 10
 
 
 def merge_versions(versions: Iterable[VersionSpec]) -> MergedSchema:
