@@ -329,3 +329,23 @@ def test_specs_dexie_rejects_raise_with_dexie_reason(tmp_path, spec, reason):
 def test_location_column_counts_characters(tmp_path):
     path = write(tmp_path, "db.js", 'const ü = "é"; const db = new Dexie("U"); db.version(1).stores({ t: f() });\n')
     assert error(tmp_path).location == f"{path}:1:69"
+
+
+def test_at_primary_key_without_dexie_cloud_is_rejected_like_indexeddb(tmp_path):
+    path = write(tmp_path, "db.js", 'const db = new Dexie("C");\ndb.version(1).stores({ t: "@id" });\n')
+    err = error(tmp_path)
+    assert err.location == f"{path}:2:27" and "not a valid key path" in err.message
+
+
+def test_comments_inside_call_chains_and_arguments(tmp_path):
+    write(tmp_path, "db.js", """
+        const db = new Dexie(/* the name */ "Commented");
+        db // the database
+          .version(/* v */ 2) // two
+          /* then */ .stores(/* spec */ { t: "id" /* pk */ })
+          // and an upgrade
+          .upgrade(() => {});
+        """)
+    db = only(tmp_path)
+    assert db.name == "Commented" and specs(db) == {"t": "id"}
+    assert db.versions[0].number == 2.0 and db.versions[0].has_upgrade

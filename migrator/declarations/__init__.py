@@ -82,8 +82,9 @@ def _declare(found: FoundDatabase, converter: TypeConverter) -> DeclaredDatabase
                 table.row_type = row.type
                 notes.extend(f"table {name!r}: field {path}: any ({why})" for path, why in _any_notes(row.type, ""))
             else:
-                notes.append(f"table {name!r}: rows are declared as `{describe(row.type)}`, not an object "
-                             "type; treated as untyped")
+                why = f" ({row.type.note})" if isinstance(row.type, Prim) and row.type.note else ""
+                notes.append(f"table {name!r}: rows are declared as `{describe(row.type)}`{why}, not an "
+                             "object type; treated as untyped")
         else:
             notes.append(f"table {name!r} has no TypeScript row type (untyped)")
         tables[name] = table

@@ -68,7 +68,7 @@ class TypeConverter:
 
     def convert(self, sf: SourceFile, node: Node, env: Env) -> JsType:
         kind = node.type
-        if kind in ("type_annotation", "parenthesized_type", "readonly_type", "type_arguments"):
+        if kind in ("type_annotation", "parenthesized_type", "readonly_type", "type_arguments", "default_type"):
             inner = [k for k in kids(node)]
             return self.convert(sf, inner[-1], env) if inner else ANY
         if kind == "predefined_type":
