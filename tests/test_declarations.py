@@ -281,6 +281,7 @@ def test_spread_of_unknown_object(tmp_path):
     err = error(tmp_path)
     assert err.location == f"{path}:4:6"
     assert "`base` is imported from './base'" in err.message
+    assert err.message.endswith(f"(in the version call at {path}:3:1)")
 
 
 def test_version_argument_must_be_static(tmp_path):
@@ -349,3 +350,27 @@ def test_comments_inside_call_chains_and_arguments(tmp_path):
     db = only(tmp_path)
     assert db.name == "Commented" and specs(db) == {"t": "id"}
     assert db.versions[0].number == 2.0 and db.versions[0].has_upgrade
+
+
+def test_class_expressions_and_anonymous_default_class(tmp_path):
+    write(tmp_path, "db.js", """
+        import Dexie from "dexie";
+        export const AppDB = class extends Dexie {
+          constructor() { super("Expr"); this.version(1).stores({ e: "id" }); }
+        };
+        export default class extends Dexie {
+          constructor() { super("Anon"); this.version(1).stores({ a: "id" }); }
+        }
+        """)
+    dbs = read_declarations([tmp_path])
+    assert [(d.name, d.variable, specs(d)) for d in dbs] == [("Expr", "AppDB", {"e": "id"}), ("Anon", None, {"a": "id"})]
+
+
+def test_missing_path_is_an_error(tmp_path):
+    err = error(tmp_path / "nope.ts")
+    assert err.location == str(tmp_path / "nope.ts") and "no such file" in err.message
+
+
+def test_files_without_dexie_are_skipped_and_nothing_is_found(tmp_path):
+    write(tmp_path, "util.js", "export const x = new Map(); x.version = 1;\n")
+    assert read_declarations([tmp_path]) == []

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from migrator.errors import DeclarationError
 from migrator.dexie_schema import MergedSchema, TableSchema, VersionSpec, merge_versions
 from migrator.jstypes import ArrayOf, JsType, MapOf, ObjectOf, Prim, RecordOf, SetOf, UnionOf, describe
 
@@ -47,9 +48,16 @@ def read_declarations(paths: Iterable[str | Path]) -> list[DeclaredDatabase]:
     """All databases declared in the given files and (recursively) directories."""
     cache = SourceCache()
     converter = TypeConverter(Modules(cache))
-    databases = [_declare(found, converter)
-                 for path in iter_source_files(paths)
-                 for found in find_databases(cache.get(path))]
+    databases = []
+    for path in iter_source_files(paths):
+        if not path.is_file():
+            raise DeclarationError(str(path), "no such file or directory",
+                                   "pass the app's source folder or files (e.g. src/)")
+        # Speed only: a file that never spells "dexie" cannot declare a database (this
+        # skips bundles and vendored code); the decision itself is made on the syntax tree.
+        if b"dexie" not in path.read_bytes().lower():
+            continue
+        databases.extend(_declare(found, converter) for found in find_databases(cache.get(path)))
     _note_duplicates(databases)
     return databases
 

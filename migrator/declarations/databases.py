@@ -220,25 +220,36 @@ def _instance_bindings(sf: SourceFile, class_name: str, nodes: list[Node]) -> se
 # -- versions --------------------------------------------------------------------------
 def _read_versions(sf: SourceFile, evaluator: Evaluator, db: FoundDatabase, calls: list[Node]) -> None:
     for call in calls:
-        args = kids(call.child_by_field_name("arguments"))
-        if not args:
-            raise DeclarationError(sf.location(call), "`version()` needs a version number")
-        number = evaluator.value(args[0])
-        if not isinstance(number, float) or isinstance(number, bool) or number <= 0:
-            raise DeclarationError(sf.location(args[0]), f"the version {sf.text(args[0])} is not a positive number")
-        version = VersionSpec(number=number, stores={}, location=sf.location(call))
-        node = call
-        while node.parent is not None and node.parent.type == "member_expression" and \
-                node.parent.parent is not None and node.parent.parent.type == "call_expression":
-            method = sf.text(node.parent.child_by_field_name("property"))
-            node = node.parent.parent
-            method_args = kids(node.child_by_field_name("arguments"))
-            if method == "stores" and method_args:
-                version.stores.update(_stores(sf, evaluator, method_args[0], db.notes))
-            elif method == "upgrade":
-                version.has_upgrade = True
-                db.upgrades.append(sf.location(node))
-        db.versions.append(version)
+        try:
+            _read_version(sf, evaluator, db, call)
+        except DeclarationError as exc:
+            if exc.location == sf.location(call):
+                raise
+            detail = exc.message[len(exc.location) + 2:]
+            raise DeclarationError(exc.location, f"{detail} (in the version call at {sf.location(call)})",
+                                   exc.remedy) from None
+
+
+def _read_version(sf: SourceFile, evaluator: Evaluator, db: FoundDatabase, call: Node) -> None:
+    args = kids(call.child_by_field_name("arguments"))
+    if not args:
+        raise DeclarationError(sf.location(call), "`version()` needs a version number")
+    number = evaluator.value(args[0])
+    if not isinstance(number, float) or isinstance(number, bool) or number <= 0:
+        raise DeclarationError(sf.location(args[0]), f"the version {sf.text(args[0])} is not a positive number")
+    version = VersionSpec(number=number, stores={}, location=sf.location(call))
+    node = call
+    while node.parent is not None and node.parent.type == "member_expression" and \
+            node.parent.parent is not None and node.parent.parent.type == "call_expression":
+        method = sf.text(node.parent.child_by_field_name("property"))
+        node = node.parent.parent
+        method_args = kids(node.child_by_field_name("arguments"))
+        if method == "stores" and method_args:
+            version.stores.update(_stores(sf, evaluator, method_args[0], db.notes))
+        elif method == "upgrade":
+            version.has_upgrade = True
+            db.upgrades.append(sf.location(node))
+    db.versions.append(version)
 
 
 def _uses_dexie_cloud(sf: SourceFile) -> bool:
