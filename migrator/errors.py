@@ -17,11 +17,14 @@ class DumpError(MigratorError):
     """A dump that cannot be read: where (file, byte offset) and what (table, row)."""
 
     def __init__(self, path: str, message: str, *, offset: int | None = None,
-                 table: str | None = None, row: int | None = None, remedy: str | None = None):
+                 table: str | None = None, row: int | None = None, remedy: str | None = None,
+                 exact: bool = True):
+        """`exact=False`: `offset` is only near the fault (shown as "near byte N")."""
         self.path, self.offset, self.table, self.row = path, offset, table, row
+        self.exact_offset = exact
         where = [str(path)]
         if offset is not None:
-            where.append(f"byte {offset}")
+            where.append(f"byte {offset}" if exact else f"near byte {offset}")
         if table is not None:
             where.append(f"table {table!r}")
         if row is not None:

@@ -6,15 +6,20 @@ returns a `Dump`: its header (`tables`, `database_name`) at once, its rows as a 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Iterator
 
 from ..errors import DumpError
-from .dexie_export import DexieExportReader, TrailingComma
+from .dexie_export import DexieExportReader
+from .stream import Repairable
 from .idb_export import IdbExportReader
 from .model import DumpRow, DumpTable
 
 __all__ = ["Dump", "DumpRow", "DumpTable", "open_dump"]
+
+
+_FORMAT_NAME = re.compile(rb'^\{\s*"formatName"\s*:\s*"|[,{]\s*"formatName"\s*:\s*"')
 
 
 def _sniff(path: Path) -> str:
@@ -24,8 +29,7 @@ def _sniff(path: Path) -> str:
     if not head.startswith(b"{"):
         raise DumpError(str(path), "not a JSON object: neither a dexie-export-import nor an "
                                    "indexeddb-export-import file", offset=0)
-    body = head[1:].lstrip()
-    return "dexie" if body.startswith(b'"formatName"') or b'"formatName"' in head[:200] else "indexeddb-export-import"
+    return "dexie" if _FORMAT_NAME.search(head) else "indexeddb-export-import"
 
 
 class Dump:
@@ -40,19 +44,21 @@ class Dump:
 
     def _open_reader(self, tolerant: bool):
         if self.format == "indexeddb-export-import":
-            return IdbExportReader(self.path, self._file)
+            return IdbExportReader(self.path, self._file, tolerant=tolerant)
         try:
             return DexieExportReader(self.path, self._file, tolerant=tolerant)
-        except TrailingComma as defect:
+        except Repairable as defect:
             return self._tolerate(defect)
 
-    def _tolerate(self, defect: TrailingComma) -> DexieExportReader:
-        self.warnings.append(f"{self.path}: trailing comma before a closing bracket at byte {defect.offset} "
-                             "(a known dexie-export-import defect): reading in tolerant mode, which is slower")
+    def _tolerate(self, defect: Repairable):
+        """Read again from the start through RepairStream (slower, same offsets)."""
+        self.warnings.append(f"{self.path}: {defect.what} near byte {defect.offset}: reading again in "
+                             "repairing mode, which is slower")
         self._file.close()
         self._file = self.path.open("rb")
-        reader = DexieExportReader(self.path, self._file, tolerant=True)
-        return reader
+        if self.format == "indexeddb-export-import":
+            return IdbExportReader(self.path, self._file, tolerant=True)
+        return DexieExportReader(self.path, self._file, tolerant=True)
 
     @property
     def database_name(self) -> str | None:
@@ -72,10 +78,12 @@ class Dump:
             for row in self._reader.rows():
                 done[row.table] = row.index + 1
                 yield row
-        except TrailingComma as defect:
+        except Repairable as defect:
             self._reader = self._tolerate(defect)
             yield from self._reader.rows(skip=done)
         self.warnings.extend(self._reader.warnings)
+        if self._reader.filter is not None:
+            self.warnings.extend(self._reader.filter.warnings(self.path))
 
     def close(self) -> None:
         self._file.close()

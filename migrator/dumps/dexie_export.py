@@ -16,7 +16,7 @@ import ijson
 from ..dexie_schema import DexieSchemaError, TableSchema, parse_legacy_spec
 from ..errors import DumpError
 from .model import DumpRow, DumpTable
-from .stream import CountingReader, TrailingCommaFilter, error_offset, parse_events
+from .stream import CountingReader, RepairStream, Repairable, error_offset, parse_events, restore_surrogates
 from .typeson import UnknownType, revive_row
 
 ROWS_PREFIX = "data.data.item.rows.item"
@@ -50,7 +50,7 @@ class DexieExportReader:
     def __init__(self, path: Path, raw, *, tolerant: bool = False):
         self.path = path
         self.tolerant = tolerant
-        self.filter = TrailingCommaFilter(raw) if tolerant else None
+        self.filter = RepairStream(raw) if tolerant else None
         self.reader = CountingReader(self.filter or raw)
         self.events = parse_events(self.reader)
         self.pos = _Position()
@@ -69,13 +69,9 @@ class DexieExportReader:
         if offset is None:
             offset = self.reader.chunk_start
             exact = False
-        if self.filter is not None and not exact:
-            message += " (offset in the comma-filtered stream)"
-        err = DumpError(str(self.path), message, offset=offset, table=self.pos.table,
-                        row=self.pos.row if row and self.pos.row >= 0 else None,
-                        remedy="re-export the database, or repair the file at that offset")
-        err.exact_offset = exact
-        return err
+        return DumpError(str(self.path), message, offset=offset, exact=exact, table=self.pos.table,
+                         row=self.pos.row if row and self.pos.row >= 0 else None,
+                         remedy="re-export the database, or repair the file at that offset")
 
     def _next(self):
         try:
@@ -83,17 +79,26 @@ class DexieExportReader:
         except StopIteration:
             raise self.fail("the file ends before `data.data` (not a complete dexie export)",
                             offset=self.reader.offset) from None
-        except ijson.JSONError as exc:
+        except (ijson.JSONError, UnicodeDecodeError) as exc:
             raise self._json_error(exc) from None
 
     def _json_error(self, exc: Exception) -> Exception:
+        """A DumpError, or `Repairable` when the repairing stream can read on (see stream.py)."""
+        if isinstance(exc, UnicodeDecodeError):
+            # yajl passes a lone-surrogate escape on as CESU-8, which Python refuses; raw invalid
+            # UTF-8 ends up here too (and then stays an error in the repairing mode).
+            if not self.tolerant:
+                return Repairable("a lone UTF-16 surrogate (or invalid UTF-8)", self.reader.chunk_start)
+            return self.fail(f"invalid UTF-8 in the file ({exc.reason})", offset=self.reader.chunk_start)
         text = str(exc)
         first = text.split("\n")[0]
         if "premature EOF" in text:
             return self.fail("the file is truncated (ends in the middle of the JSON)", exc)
         err = self.fail(f"malformed JSON: {first}", exc)
+        if not self.tolerant and "integer overflow" in first:
+            return Repairable("an integer literal outside int64", err.offset)
         if not self.tolerant and _is_trailing_comma(self.path, err.offset):
-            return TrailingComma(err.offset)
+            return Repairable("a trailing comma", err.offset)
         return err
 
     # -- header --------------------------------------------------------------------------
@@ -160,7 +165,7 @@ class DexieExportReader:
                 raw = next(items)
             except StopIteration:
                 break
-            except ijson.JSONError as exc:
+            except (ijson.JSONError, UnicodeDecodeError) as exc:
                 raise self._json_error(exc) from None
             name, index = self.pos.table, self.pos.row
             table = by_name.get(name)
@@ -170,11 +175,23 @@ class DexieExportReader:
             seen[name] = index + 1
             if skip and index < skip.get(name, 0):
                 continue
+            if self.filter is not None and self.filter.surrogate_offsets:
+                raw = self._restore(raw)
             yield self._row(table, index, raw)
         for table in self.tables:
             if table.row_count is not None and seen.get(table.name, 0) != table.row_count:
                 self.warnings.append(f"{self.path}: table {table.name!r}: the header says {table.row_count} rows, "
                                      f"the file holds {seen.get(table.name, 0)}")
+
+    def _restore(self, raw: Any) -> Any:
+        """Undo the surrogate marks if this row may hold one: a mark the parser has been given
+        (before `offset`) is in this row or a later one; one before `chunk_start` is done with."""
+        marks = self.filter.surrogate_offsets
+        if marks[0] >= self.reader.offset:
+            return raw
+        raw = restore_surrogates(raw)
+        marks[:] = [m for m in marks if m >= self.reader.chunk_start]
+        return raw
 
     def _row(self, table: DumpTable, index: int, raw: Any) -> DumpRow:
         try:
@@ -188,13 +205,6 @@ class DexieExportReader:
                 raise self.fail("an outbound row must be a [key, value] pair", offset=self.reader.chunk_start)
             return DumpRow(table=table.name, index=index, key=value[0], value=value[1])
         return DumpRow(table=table.name, index=index, key=key_of(value, table.schema), value=value)
-
-
-class TrailingComma(Exception):
-    """The strict parse met the known trailing-comma defect; read again with the filter."""
-
-    def __init__(self, offset: int):
-        self.offset = offset
 
 
 def _is_trailing_comma(path: Path, offset: int) -> bool:

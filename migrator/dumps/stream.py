@@ -1,25 +1,22 @@
-"""Byte-level plumbing for streaming JSON: offsets for errors, and the trailing-comma filter.
+"""Byte-level plumbing for streaming JSON: offsets for errors, and in-place repairs.
 
 ijson (yajl2 C backend) parses in fixed chunks; `CountingReader` remembers the chunk being
-parsed so that yajl's error snippet can be located exactly in it. `TrailingCommaFilter`
-removes commas that stand before `]` or `}` outside strings (a known defect of some
-dexie-export-import files), chunk by chunk, so memory stays flat.
+parsed so that yajl's error snippet can be located exactly in it. `RepairStream` fixes,
+chunk by chunk and without changing any offset, the valid-for-JS input yajl refuses (and
+the trailing-comma defect), so memory stays flat.
 """
 
 from __future__ import annotations
 
+import decimal
+import math
 import re
-from typing import BinaryIO, Iterator
+from typing import Any, BinaryIO, Iterator
 
 import ijson
 import ijson.utils
 
 CHUNK = 64 * 1024
-
-# Everything up to the start of an unterminated string: non-quote bytes and whole strings.
-_BALANCED = re.compile(rb'(?:[^"]|"(?:[^"\\]|\\.)*")*', re.DOTALL)
-_TRAILING = re.compile(rb'("(?:[^"\\]|\\.)*")|,(?=[ \t\r\n]*[\]}])', re.DOTALL)
-_HELD_COMMA = re.compile(rb',[ \t\r\n]*\Z')
 
 
 class CountingReader:
@@ -62,24 +59,38 @@ def error_offset(message: str, reader: CountingReader) -> tuple[int, bool]:
     return reader.chunk_start, False
 
 
-class TrailingCommaFilter:
-    """A readable stream over `raw` with commas before `]`/`}` (outside strings) removed."""
+class Repairable(Exception):
+    """The strict parse met input the repairing stream handles; read again with it."""
+
+    def __init__(self, what: str, offset: int):
+        self.what, self.offset = what, offset
+
+
+class RepairStream:
+    """A readable stream over `raw` that repairs, byte for byte in place, what yajl refuses.
+
+    - a comma before `]`/`}` (the dexie-export-import trailing-comma defect) becomes a space;
+    - an integer literal outside int64 (JS writes numbers up to 1e21 without an exponent)
+      becomes the same float in exponent form, padded with spaces;
+    - a lone UTF-16 surrogate escape (`\\ud800`, valid JSON from JSON.stringify) becomes
+      MARK + a private-use character, restored in the parsed value by `restore_surrogates`.
+
+    Every repair keeps the length, so offsets in this stream are offsets in the file.
+    Strings are tracked across chunks without rescanning, so a many-MB string costs one
+    pass; only a string still open at a chunk's end is held back, with any incomplete token.
+    """
 
     def __init__(self, raw: BinaryIO, chunk: int = 1024 * 1024):
         self.raw, self.chunk_size = raw, chunk
-        self.carry = b""
+        self.buf = bytearray()
+        self.base = 0              # file offset of buf[0]
+        self.scanned = 0           # how far buf has been scanned
+        self.open_quote: int | None = None
         self.eof = False
-        self.removed = 0
-        self.first_removed_at: int | None = None
-        self.consumed = 0          # input bytes emitted so far (before the carry)
-
-    def _clean(self, text: bytes) -> bytes:
-        out = _TRAILING.sub(rb"\1", text)
-        if len(out) != len(text):
-            if self.first_removed_at is None:
-                self.first_removed_at = self.consumed + _first_trailing_comma(text)
-            self.removed += len(text) - len(out)
-        return out
+        self.first: dict[str, int] = {}     # repair kind -> first file offset
+        self.counts: dict[str, int] = {}
+        self.surrogate_offsets: list[int] = []   # not yet restored (see restore_surrogates)
+        self.natural_marks = 0
 
     def read(self, n: int = -1) -> bytes:
         if n == 0:
@@ -89,28 +100,146 @@ class TrailingCommaFilter:
             if not data:
                 self.eof = True
                 break
-            buf = self.carry + data
-            safe = _BALANCED.match(buf).end()
-            held = _HELD_COMMA.search(buf, 0, safe)
-            cut = held.start() if held else safe
-            if cut == 0:
-                self.carry = buf
+            self.buf += data
+            cut = self._advance()
+            if cut > 0:
+                return self._emit(cut)
+        return self._emit(len(self.buf)) if self.buf else b""
+
+    def warnings(self, path: object) -> list[str]:
+        return [f"{path}: {count} {kind}{'s' if count > 1 else ''} repaired in place, the first at byte "
+                f"{self.first[kind]}{_WHY[kind]}" for kind, count in self.counts.items()]
+
+    def _advance(self) -> int:
+        """Scan on from `scanned`; return how much of buf is complete tokens (a safe cut)."""
+        buf, pos, n = self.buf, self.scanned, len(self.buf)
+        while True:
+            if self.open_quote is not None:
+                end = _STRING_REST.match(buf, pos).end()
+                if end < n and buf[end] == 0x22:
+                    self.open_quote, pos = None, end + 1
+                    continue
+                self.scanned = end
+                return self.open_quote
+            end = _OUTSIDE.match(buf, pos).end()
+            if end < n:
+                self.open_quote, pos = end, end + 1
                 continue
-            self.carry = buf[cut:]
-            text = buf[:cut]
-            out = self._clean(text)
-            self.consumed += len(text)
-            return out
-        out, self.carry = self._clean(self.carry), b""
-        self.consumed += len(out)
-        return out
+            self.scanned = n
+            return _tail_start(buf, buf.rfind(b'"') + 1, n)
+
+    def _emit(self, cut: int) -> bytes:
+        text = bytes(self.buf[:cut])
+        del self.buf[:cut]
+        start, self.base = self.base, self.base + cut
+        self.scanned -= cut
+        if self.open_quote is not None:
+            self.open_quote -= cut
+        if (_COMMA.search(text) or _SURROGATE.search(text) or _MARK.search(text)
+                or _LONG_INT.search(text)):
+            text = self._repair(text, start)
+        return text
+
+    def _note(self, kind: str, offset: int) -> None:
+        self.first.setdefault(kind, offset)
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+
+    def _repair(self, text: bytes, start: int) -> bytes:
+        out = bytearray(text)
+        for m in _TOKEN.finditer(text):
+            if m.group(1) is not None:                      # a string
+                content = m.group(1)
+                if b"\\u" in content or MARK_UTF8 in content:
+                    self._repair_string(out, content, start, m.start(1))
+            elif m.group(2) is not None:                    # trailing comma
+                out[m.start(2)] = 0x20
+                self._note("trailing comma", start + m.start(2))
+            else:
+                digits = m.group(3)
+                value = int(digits)
+                if not INT64_MIN <= value <= INT64_MAX:
+                    short = _float_literal(value, len(digits))
+                    if short is not None:
+                        out[m.start(3):m.end(3)] = short
+                        self._note("integer outside int64", start + m.start(3))
+        return bytes(out)
+
+    def _repair_string(self, out: bytearray, content: bytes, start: int, at: int) -> None:
+        self.natural_marks += content.count(MARK_UTF8)
+        escapes = [(e.start(), int(e.group(1), 16)) for e in _ESCAPE.finditer(content) if e.group(1)]
+        for i, (pos, unit) in enumerate(escapes):
+            if 0xD800 <= unit <= 0xDBFF:
+                nxt = escapes[i + 1] if i + 1 < len(escapes) else None
+                if nxt and nxt[0] == pos + 6 and 0xDC00 <= nxt[1] <= 0xDFFF:
+                    continue
+            elif 0xDC00 <= unit <= 0xDFFF:
+                prev = escapes[i - 1] if i else None
+                if prev and prev[0] == pos - 6 and 0xD800 <= prev[1] <= 0xDBFF:
+                    continue
+            else:
+                continue
+            out[at + pos:at + pos + 6] = MARK_UTF8 + chr(0xE000 + unit - 0xD800).encode("utf-8")
+            self._note("lone surrogate", start + at + pos)
+            self.surrogate_offsets.append(start + at + pos)
 
 
-def _first_trailing_comma(text: bytes) -> int:
-    for m in _TRAILING.finditer(text):
-        if m.group(1) is None:
+_WHY = {
+    "trailing comma": " (a known dexie-export-import defect: a comma before a closing bracket)",
+    "integer outside int64": " (read as the float JS reads; the C JSON parser refuses such integers)",
+    "lone surrogate": " (kept in the value; Convex cannot store such strings)",
+}
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+MARK = "\ufdd0"                  # a noncharacter: never in interchanged text
+MARK_UTF8 = MARK.encode("utf-8")
+_OUTSIDE = re.compile(rb'[^"]*(?:"[^"\\]*(?:\\.[^"\\]*)*"[^"]*)*', re.DOTALL)
+_STRING_REST = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*', re.DOTALL)
+_TAIL = re.compile(rb'(?:,[ \t\r\n]*|[-+0-9.eE]+)\Z')
+_COMMA = re.compile(rb',[ \t\r\n]*[\]}]')
+_SURROGATE = re.compile(rb'\\u[dD][89a-fA-F]')
+_MARK = re.compile(re.escape(MARK_UTF8))
+_LONG_INT = re.compile(rb'[0-9]{19}')
+_TOKEN = re.compile(rb'"([^"\\]*(?:\\.[^"\\]*)*)"|(,)[ \t\r\n]*(?=[\]}])'
+                    rb'|(?<![0-9.eE+-])(-?[0-9]{19,})(?![0-9.eE])', re.DOTALL)
+_ESCAPE = re.compile(rb'\\(?:u([0-9a-fA-F]{4})|.)', re.DOTALL)
+_RESTORE = re.compile(MARK + "([\ue000-\ue7ff])")
+
+
+def _tail_start(buf: bytearray, lo: int, n: int) -> int:
+    """Where an incomplete number or a `,` + blanks run at the end of buf starts (n if none).
+
+    `lo` is where the outside-strings text at the end starts; the search looks at a small
+    window first, widening only while the run fills it.
+    """
+    width = 64
+    while True:
+        start = max(lo, n - width)
+        m = _TAIL.search(buf, start)
+        if m is None:
+            return n
+        if m.start() > start or start == lo:
             return m.start()
-    return 0
+        width *= 8
+
+
+def _float_literal(value: int, width: int) -> bytes | None:
+    """`value` as the float JS reads it, in at most `width` bytes (`<digits>e<exp>`), padded."""
+    f = float(value)
+    if math.isinf(f):
+        return None
+    sign, digits, exp = decimal.Decimal(repr(f)).as_tuple()
+    text = ("-" if sign else "") + "".join(map(str, digits)) + f"e{exp}"
+    return text.ljust(width).encode() if len(text) <= width else None
+
+
+def restore_surrogates(value: Any) -> Any:
+    """Put back the lone surrogates RepairStream marked, in strings and object keys."""
+    if isinstance(value, str):
+        return _RESTORE.sub(lambda m: chr(0xD800 + ord(m.group(1)) - 0xE000), value) if MARK in value else value
+    if isinstance(value, dict):
+        return {restore_surrogates(k): restore_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [restore_surrogates(v) for v in value]
+    return value
 
 
 def parse_events(reader, chunk: int = CHUNK) -> Iterator[tuple]:
