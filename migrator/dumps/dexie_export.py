@@ -107,10 +107,14 @@ class DexieExportReader:
         current: dict[str, Any] = {}
         while True:
             prefix, event, value = self._next()
-            if prefix == "formatName" and event == "string":
+            if prefix == "formatName":
                 format_name = value
-            elif prefix == "formatVersion" and event == "number":
+                if value != "dexie":
+                    raise self.fail(f"formatName is {value!r}, expected 'dexie'", row=False)
+            elif prefix == "formatVersion":
                 format_version = value
+                if value != 1:
+                    raise self.fail(f"formatVersion {value!r} is not supported (only 1)", row=False)
             elif prefix == "data.databaseName":
                 self.database_name = value
             elif prefix == "data.databaseVersion" and event == "number":
@@ -123,10 +127,8 @@ class DexieExportReader:
                 self.tables.append(self._table(current))
             elif prefix == "data.data" and event == "start_array":
                 break
-        if format_name != "dexie":
-            raise self.fail(f"formatName is {format_name!r}, expected 'dexie'", offset=0, row=False)
-        if format_version != 1:
-            raise self.fail(f"formatVersion {format_version!r} is not supported (only 1)", offset=0, row=False)
+        if format_name is None or format_version is None:
+            raise self.fail("no formatName/formatVersion before `data.data`", offset=0, row=False)
 
     def _table(self, raw: dict) -> DumpTable:
         name = str(raw.get("name"))
@@ -171,6 +173,8 @@ class DexieExportReader:
             table = by_name.get(name)
             if table is None:
                 raise self.fail(f"rows for table {name!r}, which the header does not list")
+            if table.inbound is None and self.pos.inbound is not None:
+                self._check_inbound(table, self.pos.inbound)
             table.inbound = self.pos.inbound
             seen[name] = index + 1
             if skip and index < skip.get(name, 0):
@@ -182,6 +186,11 @@ class DexieExportReader:
             if table.row_count is not None and seen.get(table.name, 0) != table.row_count:
                 self.warnings.append(f"{self.path}: table {table.name!r}: the header says {table.row_count} rows, "
                                      f"the file holds {seen.get(table.name, 0)}")
+
+    def _check_inbound(self, table: DumpTable, inbound: bool) -> None:
+        if table.schema is not None and table.schema.outbound == inbound:
+            self.warnings.append(f"{self.path}: table {table.name!r}: the data says inbound={inbound} but the "
+                                 f"schema {table.schema.spec!r} says the opposite; rows are read as the data says")
 
     def _restore(self, raw: Any) -> Any:
         """Undo the surrogate marks if this row may hold one: a mark the parser has been given
@@ -200,7 +209,9 @@ class DexieExportReader:
             raise self.fail(f"{exc}; this tool does not know that type", offset=self.reader.chunk_start) from None
         except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
             raise self.fail(f"cannot revive the row's $types: {exc!r}", offset=self.reader.chunk_start) from None
-        if table.inbound is False:
+        outbound = table.inbound is False or (table.inbound is None and table.schema is not None
+                                              and table.schema.outbound)
+        if outbound:
             if not (isinstance(value, list) and len(value) == 2):
                 raise self.fail("an outbound row must be a [key, value] pair", offset=self.reader.chunk_start)
             return DumpRow(table=table.name, index=index, key=value[0], value=value[1])

@@ -1,14 +1,29 @@
 """One pass over a dump: per table, rows, key kinds, field types and what Convex cannot take.
 
 Memory is bounded whatever the row count: a shape per field path (nested objects with
-many distinct keys collapse into one "record" shape), counters, and one example key per
-anomaly.
+many distinct keys, or keys that are not identifiers, collapse into one "record" shape
+whose path segment is `*`), counters, and at most MAX_ANOMALIES anomalies per table, each
+with one example key.
+
+`DumpProfile.to_json()` shape (stable; add keys, never change them):
+    {"path", "format", "database", "databaseVersion",
+     "tables": [{"name", "rows", "headerRows", "schema": spec string | null,
+                 "key": {"inbound": bool | null, "auto", "compound", "paths": [str],
+                         "spec": str | null, "kinds": {kind: count}},
+                 "fields": [{"name", "present": rows with the field, "kinds": {kind: count}}],
+                 "type": jstypes.describe() of the observed row type | null,
+                 "largestDocumentBytes": int (estimated Convex size),
+                 "anomalies": [{"kind": "unsupported-value" | "name" | "document-size" |
+                                "mixed-types" | "too-many-anomalies", "path", "message",
+                                "count": rows affected, "exampleKey"}]}]}
+Paths: `a.b` for nested fields, `[]` for array items, `*` for record values.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from ..convex_names import field_name_problem, table_name_problem
@@ -17,12 +32,23 @@ from ..jstypes import (ANY, ArrayOf, Field, JsType, MapOf, ObjectOf, Prim, Recor
 from ..jsvalues import (UNDEFINED, JsBigInt, JsBinary, JsBlob, JsDate, JsFile, JsMap, JsRegExp, JsSet)
 
 MAX_OBJECT_KEYS_TRACKED = 64
+MAX_ANOMALIES = 200
 DOCUMENT_LIMIT = 1024 * 1024
 MAX_ARRAY = 8192
 MAX_DEPTH = 16
 MAX_FIELDS = 1024
 INT64 = (-(2**63), 2**63 - 1)
-SYSTEM_FIELDS_SIZE = 2 * 9 + len("_id") + len("_creationTime") + 2 + 34   # _id string + _creationTime
+# _id (a ~32-character string) and _creationTime (a float64), with their names.
+SYSTEM_FIELDS_SIZE = (len("_id") + 1 + 2 + 32) + (len("_creationTime") + 1 + 9)
+
+
+@lru_cache(maxsize=4096)
+def _name_problem(name: str, top: bool, in_object: bool) -> str | None:
+    return field_name_problem(name, top_level=top, in_object_validator=in_object)
+
+
+def _identifier(name: str) -> bool:
+    return _name_problem(name, False, True) is None
 
 
 def value_kind(value: Any) -> str:
@@ -88,7 +114,7 @@ class Shape:
                     members.append(RecordOf(self.collapsed.to_type() if self.collapsed.kinds else ANY))
                 else:
                     members.append(ObjectOf(tuple(Field(k, s.to_type(), present < self.objects)
-                                                  for k, (present, s) in self.fields.items())))
+                                                  for k, (present, s, _) in self.fields.items())))
         return union(*members)
 
 
@@ -122,7 +148,11 @@ class TableProfile:
     def flag(self, kind: str, path: str, message: str, key: Any) -> None:
         entry = self.anomalies.get((kind, path, message))
         if entry is None:
-            entry = self.anomalies[(kind, path, message)] = Anomaly(kind, path, message, 0, key)
+            if len(self.anomalies) >= MAX_ANOMALIES:
+                kind, path, message = "too-many-anomalies", "", f"more than {MAX_ANOMALIES} distinct anomalies"
+                entry = self.anomalies.get((kind, path, message))
+            if entry is None:
+                entry = self.anomalies[(kind, path, message)] = Anomaly(kind, path, message, 0, key)
         entry.count += 1
 
     @property
@@ -130,7 +160,7 @@ class TableProfile:
         return self.shape.to_type() if self.shape.kinds else None
 
     def fields(self) -> list[tuple[str, int, Counter]]:
-        return [(name, present, s.kinds) for name, (present, s) in self.shape.fields.items()]
+        return [(name, present, s.kinds) for name, (present, s, _) in self.shape.fields.items()]
 
     def key_description(self) -> dict:
         pk = self.schema.primary_key if self.schema else None
@@ -140,13 +170,24 @@ class TableProfile:
                 "kinds": dict(self.key_kinds)}
 
     def finish(self) -> None:
-        for name, present, kinds in self.fields():
-            real = [k for k in kinds if k not in ("null", "undefined")]
-            if len(real) > 1:
-                self.flag("mixed-types", name, "mixed types: " + ", ".join(f"{k} ({kinds[k]})" for k in real), None)
+        self._mixed(self.shape, "")
         problem = table_name_problem(self.name)
         if problem:
             self.flag("name", "(table)", f"table name must change: {problem}", None)
+
+    def _mixed(self, shape: Shape, path: str) -> None:
+        """Flag every path whose values had more than one non-null kind."""
+        real = [k for k in shape.kinds if k not in ("null", "undefined")]
+        if len(real) > 1 and path:
+            entry = self.anomalies.setdefault(("mixed-types", path, ""), Anomaly(
+                "mixed-types", path, "mixed types: " + ", ".join(f"{k} ({shape.kinds[k]})" for k in real)))
+            entry.count = sum(shape.kinds[k] for k in real)
+        for name, (_present, sub, _) in shape.fields.items():
+            self._mixed(sub, f"{path}.{name}" if path else name)
+        for attr, suffix in (("items", "[]"), ("collapsed", ".*"), ("map_keys", "<key>"), ("map_values", "<value>")):
+            sub = getattr(shape, attr)
+            if sub is not None:
+                self._mixed(sub, (path + suffix) if path else suffix.lstrip("."))
 
 
 class _Walker:
@@ -154,17 +195,24 @@ class _Walker:
 
     def __init__(self, table: TableProfile, key: Any):
         self.t, self.key = table, key
+        self.flagged: set = set()
+
+    def flag(self, kind: str, path: str, message: str) -> None:
+        """Count each anomaly once per row."""
+        if (kind, path, message) not in self.flagged:
+            self.flagged.add((kind, path, message))
+            self.t.flag(kind, path, message, self.key)
 
     def walk(self, value: Any, shape: Shape, path: str, depth: int, top: bool = False) -> int:
         kind = value_kind(value)
         shape.kinds[kind] += 1
-        if depth > MAX_DEPTH:
-            self.t.flag("unsupported-value", path, f"nesting deeper than {MAX_DEPTH} levels", self.key)
+        if depth == MAX_DEPTH + 1:
+            self.flag("unsupported-value", path, f"nesting deeper than {MAX_DEPTH} levels")
         if kind == "string":
             try:
                 value.encode("utf-8")
             except UnicodeEncodeError:
-                self.t.flag("unsupported-value", path, "string with a lone UTF-16 surrogate", self.key)
+                self.flag("unsupported-value", path, "string with a lone UTF-16 surrogate")
                 return 2 + len(value.encode("utf-8", "surrogatepass"))
             return 2 + len(value.encode("utf-8")) if not value.isascii() else 2 + len(value)
         if kind in ("number", "date"):
@@ -173,7 +221,7 @@ class _Walker:
             return 1
         if kind == "bigint":
             if not INT64[0] <= value.value <= INT64[1]:
-                self.t.flag("unsupported-value", path, "bigint outside int64", self.key)
+                self.flag("unsupported-value", path, "bigint outside int64")
             return 9
         if kind in ("blob", "file", "binary"):
             return 2 + len(value.data)
@@ -182,13 +230,12 @@ class _Walker:
         if kind in ("array", "set"):
             items = value.items if kind == "set" else value
             if len(items) > MAX_ARRAY:
-                self.t.flag("unsupported-value", path, f"array of more than {MAX_ARRAY} elements", self.key)
+                self.flag("unsupported-value", path, f"array of more than {MAX_ARRAY} elements")
             child = shape.child("items")
             size = 2
             for item in items:
                 if item is UNDEFINED:
-                    self.t.flag("unsupported-value", path, "undefined (or a hole) inside an array: stored as null",
-                                self.key)
+                    self.flag("unsupported-value", path, "undefined (or a hole) inside an array: stored as null")
                 size += self.walk(item, child, path + "[]", depth + 1)
             return size
         if kind == "map":
@@ -199,36 +246,39 @@ class _Walker:
             return size
         if kind == "object":
             return self.walk_object(value, shape, path, depth, top)
-        self.t.flag("unsupported-value", path, f"unknown value type {kind}", self.key)
+        self.flag("unsupported-value", path, f"unknown value type {kind}")
         return 1
 
     def walk_object(self, value: dict, shape: Shape, path: str, depth: int, top: bool) -> int:
         shape.objects += 1
         if len(value) > MAX_FIELDS:
-            self.t.flag("unsupported-value", path, f"object with more than {MAX_FIELDS} fields", self.key)
-        if (shape.collapsed is None and not top
-                and len(shape.fields) + len(value) > MAX_OBJECT_KEYS_TRACKED
-                and len(set(shape.fields) | set(value)) > MAX_OBJECT_KEYS_TRACKED):
+            self.flag("unsupported-value", path, f"object with more than {MAX_FIELDS} fields")
+        limit = MAX_FIELDS if top else MAX_OBJECT_KEYS_TRACKED
+        if shape.collapsed is None and (
+                (len(shape.fields) + len(value) > limit and len(set(shape.fields) | set(value)) > limit)
+                or (not top and not all(k in shape.fields or _identifier(k) for k in value))):
             shape.collapsed = Shape()
-            for _present, s in shape.fields.values():
+            for _present, s, _problem in shape.fields.values():
                 _merge_into(shape.collapsed, s)
             shape.fields = {}
         size = 2
+        collapsed = shape.collapsed
         for k, v in value.items():
-            if v is UNDEFINED:
-                continue
-            sub = f"{path}.{k}" if path else k
-            problem = field_name_problem(k, top_level=top)
-            if problem:
-                self.t.flag("name", sub, f"name must change or be escaped: {problem}", self.key)
-            if shape.collapsed is not None:
-                child = shape.collapsed
+            if collapsed is not None:
+                child, sub = collapsed, (f"{path}.*" if path else "*")
+                problem = _name_problem(k, top, False)
             else:
                 entry = shape.fields.get(k)
                 if entry is None:
-                    entry = shape.fields[k] = [0, Shape()]
-                entry[0] += 1
-                child = entry[1]
+                    entry = shape.fields[k] = [0, Shape(), _name_problem(k, top, True)]
+                child, sub, problem = entry[1], (f"{path}.{k}" if path else k), entry[2]
+                if v is not UNDEFINED:
+                    entry[0] += 1
+            if problem:
+                self.flag("name", sub, f"name must change or be escaped: {problem}")
+            if v is UNDEFINED:           # dropped by Convex: the field is optional, not a value
+                child.kinds["undefined"] += 1
+                continue
             size += len(k) + 1 + self.walk(v, child, sub, depth + 1)
             if top and isinstance(v, (JsBlob, JsFile, JsBinary)):
                 current = self.t.max_binary_bytes.get(k, 0)
@@ -240,8 +290,8 @@ class _Walker:
 def _merge_into(target: Shape, source: Shape) -> None:
     target.kinds.update(source.kinds)
     target.objects += source.objects
-    for k, (present, s) in source.fields.items():
-        entry = target.fields.setdefault(k, [0, Shape()])
+    for k, (present, s, problem) in source.fields.items():
+        entry = target.fields.setdefault(k, [0, Shape(), problem])
         entry[0] += present
         _merge_into(entry[1], s)
     for attr in ("items", "map_keys", "map_values", "collapsed"):
@@ -304,8 +354,12 @@ def profile_dump(dump) -> DumpProfile:
         t.rows += 1
         if row.key is not None:
             t.key_kinds["array" if isinstance(row.key, tuple) else value_kind(row.key)] += 1
-        size = _Walker(t, row.key).walk(row.value, t.shape, "", 1, top=True)
-        size += SYSTEM_FIELDS_SIZE
+        walker = _Walker(t, row.key)
+        size = walker.walk(row.value, t.shape, "", 1, top=True) + SYSTEM_FIELDS_SIZE
+        if not isinstance(row.value, dict):      # outbound value that is not an object: wrapped
+            size += len("value") + 3
+        if t.schema is not None and t.schema.outbound and row.key is not None:
+            size += len("key") + 1 + _Walker(t, row.key).walk(row.key, Shape(), "(key)", 2)
         if size > t.largest_document:
             t.largest_document = size
         if size > DOCUMENT_LIMIT:

@@ -48,10 +48,24 @@ def _number(value: Any) -> float:
                                                                    "-Infinity": "-inf"}.get(value, value))
 
 
-def _typed_array(kind: str, value: Any) -> JsBinary:
+def _contents(value: dict) -> bytes:
+    """Blob/File bytes: base64 `data` (blob2) or a latin-1 binary `stringContents` (blob, file)."""
+    contents = value.get("stringContents")
+    return contents.encode("latin-1") if isinstance(contents, str) else _b64(value.get("data"))
+
+
+def _buffer(encoded: Any, value: dict, buffers: list[bytes]) -> bytes:
+    """A view's buffer: revived (`<path>.buffer`), base64, or `index` of a buffer seen before."""
+    if isinstance(encoded, JsBinary):
+        return encoded.data
+    if encoded is None and "index" in value:
+        return buffers[int(value["index"])]
+    return _b64(encoded)
+
+
+def _typed_array(kind: str, value: Any, buffers: list[bytes]) -> JsBinary:
     if isinstance(value, dict):
-        buffer = value.get("buffer")
-        data = buffer.data if isinstance(buffer, JsBinary) else _b64(buffer)
+        data = _buffer(value.get("buffer"), value, buffers)
         offset = int(value.get("byteOffset", 0) or 0)
         length = value.get("length")
         end = len(data) if length is None else offset + int(length) * ELEMENT_SIZE[kind]
@@ -59,8 +73,12 @@ def _typed_array(kind: str, value: Any) -> JsBinary:
     return JsBinary(kind, _b64(value))
 
 
-def revive_one(type_name: str, value: Any, path: str) -> Any:
-    """One typeson type applied to its encoded value."""
+def revive_one(type_name: str, value: Any, path: str, buffers: Any = ()) -> Any:
+    """One typeson type applied to its encoded value.
+
+    `buffers`: the row's ArrayBuffers in encoding order, for older typeson-registry versions
+    that write `{"index": n}` for a buffer met before.
+    """
     name = type_name
     if name == "date":
         return JsDate(_number(value))
@@ -75,24 +93,26 @@ def revive_one(type_name: str, value: Any, path: str) -> Any:
     if name in ("undef", "sparseUndefined", "undefined"):
         return UNDEFINED
     if name in ("blob2", "blob"):
-        return JsBlob(str(value.get("type") or ""), _b64(value.get("data")))
-    if name == "file":
-        contents = value.get("stringContents")
-        data = contents.encode("latin-1") if isinstance(contents, str) else _b64(value.get("data"))
+        return JsBlob(str(value.get("type") or ""), _contents(value))
+    if name in ("file", "file2"):
+        data = _contents(value)
         modified = value.get("lastModified")
         return JsFile(str(value.get("type") or ""), data, str(value.get("name") or ""),
                       None if modified is None else float(modified))
     if name == "arraybuffer":
+        if isinstance(value, dict) and "index" in value:      # older typeson-registry: a buffer seen before
+            return JsBinary("ArrayBuffer", buffers[int(value["index"])])
         return JsBinary("ArrayBuffer", _b64(value))
     if name == "dataview":
-        data = _b64(value.get("encoded") if isinstance(value, dict) else value)
-        if isinstance(value, dict) and value.get("byteLength") is not None:
-            start = int(value.get("byteOffset", 0) or 0)
-            data = data[start:start + int(value["byteLength"])] if len(data) >= start + int(value["byteLength"]) else data
-        return JsBinary("DataView", data)
+        if not isinstance(value, dict):
+            return JsBinary("DataView", _b64(value))
+        data = _buffer(value.get("encoded", value.get("buffer")), value, buffers)
+        start = int(value.get("byteOffset") or 0)
+        length = value.get("byteLength")
+        return JsBinary("DataView", data[start:] if length is None else data[start:start + int(length)])
     base = name[:-1] if name.endswith("2") else name
     if base in TYPED_ARRAYS:
-        return _typed_array(TYPED_ARRAYS[base], value)
+        return _typed_array(TYPED_ARRAYS[base], value, buffers)
     if name == "regexp":
         return JsRegExp(str(value.get("source", "")), str(value.get("flags", "")))
     if name == "map":
@@ -121,6 +141,34 @@ def _set(root: Any, parts: list[str], value: Any) -> Any:
     return root
 
 
+class _Buffers:
+    """The row's encoded ArrayBuffers in `$types` (= encoding) order, decoded on first use.
+
+    Only older typeson-registry versions refer to them, as `{"index": n}`; built lazily
+    from the original encodings (the `$types` map keeps the order typeson met them in).
+    """
+
+    def __init__(self, value: Any, types: dict):
+        self.value, self.types, self.list = value, types, None
+
+    def __getitem__(self, index: int) -> bytes:
+        if self.list is None:
+            self.list = []
+            for path, names in self.types.items():
+                name = (names[0] if isinstance(names, list) and names else names)
+                if name in ("arraybuffer", "dataview") or (isinstance(name, str) and name in TYPED_ARRAYS):
+                    try:
+                        enc = _get(self.value, split_path(path))
+                    except (KeyError, IndexError, TypeError, ValueError):
+                        continue
+                    enc = enc.get("buffer", enc.get("encoded")) if isinstance(enc, dict) else enc
+                    if isinstance(enc, JsBinary):
+                        self.list.append(enc.data)
+                    elif isinstance(enc, str):
+                        self.list.append(_b64(enc))
+        return self.list[index]
+
+
 def revive(value: Any, types: Any) -> Any:
     """Apply a `$types` map to `value` (in place where it can) and return the revived value.
 
@@ -131,6 +179,7 @@ def revive(value: Any, types: Any) -> Any:
     if not isinstance(types, dict) or not types:
         return value
     entries = sorted(((split_path(p), p, t) for p, t in types.items()), key=lambda e: -len(e[0]))
+    buffers = _Buffers(value, types)
     revived: dict[str, Any] = {}
     late = []
     for parts, path, type_names in entries:
@@ -142,7 +191,7 @@ def revive(value: Any, types: Any) -> Any:
                 else:
                     late.append((parts, target))
                 continue
-            value = _set(value, parts, revive_one(name, _get(value, parts), path))
+            value = _set(value, parts, revive_one(name, _get(value, parts), path, buffers))
             revived[path] = _get(value, parts)
     for parts, target in late:
         value = _set(value, parts, _get(value, split_path(target)))

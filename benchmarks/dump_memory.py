@@ -1,6 +1,6 @@
 """Peak memory and speed of `inspect` (read + profile) as a single-line dump grows.
 
-    python benchmarks/inspect_memory.py [--size-mb 1024] [--baseline-ratio 10]
+    python benchmarks/dump_memory.py [--size-mb 1024] [--baseline-ratio 10]
 
 Writes benchmarks/data/bench-<MB>.json (git-ignored): a dexie-export-import file on one
 line with realistic rows (Dates, nested objects, tags, some Blobs, and a few rows of
@@ -70,15 +70,18 @@ with open_dump(sys.argv[1]) as dump:
     profile = profile_dump(dump)
 seconds = time.perf_counter() - start
 rows = sum(t.rows for t in profile.tables.values())
-print(json.dumps({"rows": rows, "seconds": seconds,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+print(json.dumps({"rows": rows, "seconds": seconds}))
 """
 
 
 def measure(path: Path) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD, str(path)], capture_output=True, text=True, check=True)
+    """Profile in a child; its peak RSS is RUSAGE_CHILDREN's maximum, which only grows, so
+    the small (baseline) run goes first."""
+    out = subprocess.run([sys.executable, "-c", CHILD, str(path)], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parent.parent)
     result = json.loads(out.stdout)
     result["mb"] = path.stat().st_size / MB
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return result
 
 
