@@ -8,6 +8,7 @@ the trailing-comma defect), so memory stays flat.
 
 from __future__ import annotations
 
+import ast
 import decimal
 import math
 import re
@@ -43,13 +44,19 @@ def error_offset(message: str, reader: CountingReader) -> tuple[int, bool]:
     yajl puts the caret under the byte just after the offending token, so the token's last
     byte is one before it.
     """
-    lines = message.split("\n")
     if "premature EOF" in message:
         return reader.offset, True
-    if len(lines) >= 3 and "^" in lines[2]:
-        caret = lines[2].index("^")
-        snippet_start = len(lines[1]) - len(lines[1].lstrip(" "))
-        snippet = lines[1][snippet_start:].rstrip(" ").encode("utf-8", "replace")
+    raw = message.encode("utf-8", "surrogateescape")
+    if message[:2] in ("b'", 'b"'):            # ijson shows an undecodable message as a bytes repr
+        try:
+            raw = ast.literal_eval(message)
+        except (ValueError, SyntaxError):
+            pass
+    lines = raw.split(b"\n")
+    if len(lines) >= 3 and b"^" in lines[2]:
+        caret = lines[2].index(b"^")           # a column in bytes: yajl's snippet is raw bytes
+        snippet_start = len(lines[1]) - len(lines[1].lstrip(b" "))
+        snippet = lines[1][snippet_start:].rstrip(b" ")
         chunk = reader.chunk.replace(b"\n", b" ").replace(b"\r", b" ").replace(b"\t", b" ")
         if snippet:
             found = chunk.find(snippet)
