@@ -152,3 +152,12 @@ def test_invalid_utf8_stays_an_error(tmp_path):
     e = err.value
     assert "invalid bytes in UTF8" in str(e) and (e.table, e.row) == ("t", 0)
     assert e.offset == path.read_bytes().index(b"\xff") and e.exact_offset and "near" not in str(e)
+
+
+def test_surrogate_escapes_yajl_would_mangle_silently(tmp_path):
+    # yajl alone turns a lone high surrogate into "?" and two highs into U+10000
+    path = tmp_path / "h.json"
+    path.write_text('{"s":["a\\ud800","\\ud800\\ud800","\\ud83d\\ude00","\\\\ud800"]}')
+    with open_dump(path) as dump:
+        (row,) = list(dump.rows())
+    assert row.value == ["a\ud800", "\ud800\ud800", "\U0001F600", "\\ud800"]

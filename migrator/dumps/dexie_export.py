@@ -51,7 +51,7 @@ class DexieExportReader:
         self.path = path
         self.tolerant = tolerant
         self.filter = RepairStream(raw) if tolerant else None
-        self.reader = CountingReader(self.filter or raw)
+        self.reader = CountingReader(self.filter or raw, watch=not tolerant)
         self.events = parse_events(self.reader)
         self.pos = _Position()
         self.database_name: str | None = None

@@ -28,7 +28,7 @@ class IdbExportReader:
         self.path = path
         self.tolerant = tolerant
         self.filter = RepairStream(raw) if tolerant else None
-        self.reader = CountingReader(self.filter or raw)
+        self.reader = CountingReader(self.filter or raw, watch=not tolerant)
         self.tables: list[DumpTable] = []
         self.warnings: list[str] = []
         self._table: str | None = None

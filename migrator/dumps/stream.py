@@ -21,10 +21,16 @@ CHUNK = 64 * 1024
 
 
 class CountingReader:
-    """A file wrapper that knows where the chunk it last handed out starts."""
+    """A file wrapper that knows where the chunk it last handed out starts.
 
-    def __init__(self, raw: BinaryIO):
+    `watch`: raise `Repairable` at a surrogate escape (`\\uD800`-`\\uDFFF`). yajl mangles
+    lone ones silently (a lone high surrogate becomes "?", two highs in a row become
+    U+10000) or fails to decode them, so any such escape sends the read to RepairStream.
+    """
+
+    def __init__(self, raw: BinaryIO, watch: bool = False):
         self.raw = raw
+        self.watch = watch
         self.offset = 0            # bytes handed out so far
         self.chunk_start = 0
         self.chunk = b""
@@ -33,6 +39,10 @@ class CountingReader:
         if n == 0:                 # ijson probes with read(0) to tell bytes from text
             return b""
         data = self.raw.read(n)
+        if self.watch:
+            m = _SURROGATE.search(self.chunk[-5:] + data)
+            if m:
+                raise Repairable("a UTF-16 surrogate escape", self.offset - len(self.chunk[-5:]) + m.start())
         self.chunk_start, self.chunk = self.offset, data
         self.offset += len(data)
         return data
