@@ -159,5 +159,5 @@ def test_surrogate_escapes_yajl_would_mangle_silently(tmp_path):
     path = tmp_path / "h.json"
     path.write_text('{"s":["a\\ud800","\\ud800\\ud800","\\ud83d\\ude00","\\\\ud800"]}')
     with open_dump(path) as dump:
-        (row,) = list(dump.rows())
-    assert row.value == ["a\ud800", "\ud800\ud800", "\U0001F600", "\\ud800"]
+        values = [r.value for r in dump.rows()]
+    assert values == ["a\ud800", "\ud800\ud800", "\U0001F600", "\\ud800"]
