@@ -1,0 +1,227 @@
+"""The `dexie-convex` command line: parse options, call `commands`, print results."""
+
+from __future__ import annotations
+
+import functools
+import sys
+
+import click
+import orjson
+
+from . import commands
+from .errors import MigratorError
+
+
+def library_errors(fn):
+    """Show a MigratorError (message + remedy) as a click error: exit code 1, no traceback."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except MigratorError as exc:
+            raise click.ClickException(str(exc)) from exc
+    return wrapper
+
+
+def json_option(fn):
+    return click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")(fn)
+
+
+def print_json(data) -> None:
+    click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="dexie-convex")
+def cli():
+    """Move a Dexie.js / IndexedDB app's data into Convex.
+
+    \b
+    inspect   what a dump holds, and what Convex cannot take as is
+    plan      read Dexie declarations and dumps, write a mapping file per database
+    generate  write convex/schema.ts and convex/dexieImport.ts from mapping files
+    import    import dumps through the generated mutation (resumable, exactly once)
+    """
+
+
+@cli.command()
+@click.argument("dumps", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@json_option
+@library_errors
+def inspect(dumps, as_json):
+    """Profile dump files: per table, rows, key kind, field types and anomalies.
+
+    Reads dexie-export-import files (streamed: any size) and indexeddb-export-import files.
+    """
+    results = commands.inspect_dumps(list(dumps))
+    if as_json:
+        print_json([{"file": str(path), "warnings": warnings, **profile.to_json()}
+                    for path, profile, warnings in results])
+        return
+    for path, profile, warnings in results:
+        click.echo(f"== {path}")
+        for w in warnings:
+            click.echo(f"warning: {w}", err=True)
+        click.echo(profile.format_text())
+
+
+@cli.command()
+@click.argument("dumps", nargs=-1, type=click.Path(exists=True, dir_okay=False))
+@click.option("--dexie", "dexie", multiple=True, type=click.Path(exists=True),
+              help="Dexie declarations: a JS/TS file or a folder (repeatable).")
+@click.option("-o", "--out-dir", default="mappings", show_default=True, type=click.Path(file_okay=False),
+              help="Where mapping files are written (one per database).")
+@click.option("--database", help="Only this database; also names the database of dumps that do not.")
+@click.option("--dates", type=click.Choice(["ms", "iso"]),
+              help="Store Dates as epoch milliseconds (default) or ISO strings; saved in the mapping.")
+@click.option("--dry-run", is_flag=True, help="Show the plan without writing mapping files.")
+@json_option
+@library_errors
+def plan(dumps, dexie, out_dir, database, dates, dry_run, as_json):
+    """Plan how each Dexie database maps to Convex; write mappings/<db>.json5.
+
+    Give Dexie sources (--dexie), dumps (DUMPS), or both. Re-running keeps your edits to the
+    mapping file and only adds what is new.
+    """
+    result = commands.plan_mappings(list(dexie), list(dumps), out_dir, database=database, dates=dates,
+                                    write=not dry_run)
+    if as_json:
+        print_json({"databases": [p.summary_json() for p in result.plans], "warnings": result.warnings,
+                    "files": [{"path": str(w.path), "status": w.status, "added": w.added,
+                               "keptEdits": w.kept_edits} for w in result.writes]})
+        return
+    for w in result.warnings:
+        click.echo(f"warning: {w}", err=True)
+    for plan in result.plans:
+        _print_plan(plan)
+    for w in result.writes:
+        click.echo(f"{w.status}: {w.path}" + (f" ({len(w.added)} new entries)" if w.status == "updated" else "")
+                   + (f"; kept {len(w.kept_edits)} of your edits" if w.kept_edits else ""))
+
+
+def _print_plan(plan) -> None:
+    click.echo(f"Database {plan.database}")
+    for t in plan.tables:
+        if t.skip:
+            click.echo(f"  {t.source}: skipped ({'; '.join(t.notes)})")
+            continue
+        key = t.key.field if t.key else "-"
+        arrow = t.source if t.source == t.table else f"{t.source} -> {t.table}"
+        click.echo(f"  {arrow}: key {key}, {len(t.fields)} fields, {len(t.indexes)} indexes"
+                   + (f", {len(t.multi_entry)} multiEntry" if t.multi_entry else ""))
+        for w in t.warnings:
+            click.echo(f"    warning: {w}")
+    for ref, target in plan.suggested_references.items():
+        click.echo(f"  suggestion: {ref} may refer to {target} (add it under `references` to apply)")
+    for w in plan.warnings:
+        click.echo(f"  warning: {w}")
+
+
+@cli.command()
+@click.argument("mappings", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--out-dir", default="convex", show_default=True, type=click.Path(file_okay=False),
+              help="The Convex functions folder.")
+@click.option("--force", is_flag=True, help="Overwrite a schema.ts that dexie-convex did not write.")
+@click.option("--check", is_flag=True,
+              help="Type-check the result with tsc against the real `convex` package and load it.")
+@library_errors
+def generate(mappings, out_dir, force, check):
+    """Write convex/schema.ts and the import module convex/dexieImport.ts from mapping files."""
+    result = commands.generate_convex(list(mappings), out_dir, force=force)
+    tables = sum(len(p.mapped_tables()) + len(p.side_tables()) for p in result.plans)
+    indexes = sum(len(t.indexes) for p in result.plans for t in p.mapped_tables())
+    for path in (result.schema_path, result.module_path):
+        click.echo(f"{'wrote' if path in result.written else 'unchanged'}: {path}")
+    click.echo(f"{tables} tables, {indexes} indexes"
+               f"{' (plus side-table indexes)' if any(p.side_tables() for p in result.plans) else ''}")
+    if check:
+        from .node_tools import check_convex_dir
+        report = check_convex_dir(result.schema_path.parent)
+        for d in report["diagnostics"]:
+            click.echo(d, err=True)
+        if report["diagnostics"]:
+            raise click.ClickException(f"{len(report['diagnostics'])} TypeScript error(s) in {result.schema_path}")
+        loaded = report["schema"]["tables"]
+        click.echo(f"checked: tsc --noEmit clean; schema.export() lists {len(loaded)} tables, "
+                   f"{sum(len(t['indexes']) for t in loaded)} indexes")
+
+
+def _print_summary(summary) -> None:
+    cols = ("read", "inserted", "updated", "unchanged", "rejected", "deferred", "resolved", "blobs", "skipped")
+    rows = [[t] + [str(c[k]) for k in cols] + [f"{summary.seconds.get(t, 0.0):.1f}"] for t, c in summary.tables.items()]
+    header = ["table", *cols, "seconds"]
+    totals = ["TOTAL"] + [str(sum(c[k] for c in summary.tables.values())) for k in cols] + [""]
+    widths = [max(len(r[i]) for r in [header, totals, *rows]) for i in range(len(header))]
+    for r in [header, *rows, totals]:
+        click.echo("  ".join(cell.ljust(widths[0]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(r)))
+    click.echo(f"{summary.requests} requests, {summary.retries} retried")
+
+
+@cli.command(name="import")
+@click.argument("mapping", type=click.Path(exists=True, dir_okay=False))
+@click.argument("dumps", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--url", help="Deployment URL (else CONVEX_URL or CONVEX_SELF_HOSTED_URL; none: the local endpoint).")
+@click.option("--deploy-key", help="Deploy/admin key (else CONVEX_DEPLOY_KEY or CONVEX_SELF_HOSTED_ADMIN_KEY).")
+@click.option("--insecure", is_flag=True, help="Allow plain http:// to a host other than localhost.")
+@click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 64), help="Batches in flight.")
+@click.option("--batch-size", default=256, show_default=True, type=click.IntRange(1, 8192), help="Rows per batch at most.")
+@click.option("--batch-bytes", default=4 * 1024 * 1024, show_default=True, type=click.IntRange(1024, 15 * 1024 * 1024),
+              help="Encoded bytes per batch at most.")
+@click.option("--max-errors", type=click.IntRange(0), help="Stop once more than N rows are rejected; exit 0 within N.")
+@click.option("--replace", is_flag=True, help="Empty the target tables first (asks; --yes to skip).")
+@click.option("--yes", is_flag=True, help="Do not ask before --replace.")
+@click.option("--owner-field", help="Stamp each document with its owner (must match options.ownerField of the mapping).")
+@click.option("--owner-from", help="Owner value: 'filename' (default), 'database', or a literal value.")
+@click.option("--state-dir", default=".dexie-convex", show_default=True, type=click.Path(file_okay=False),
+              help="Checkpoint, rejects file and local endpoint output.")
+@click.option("--restart", is_flag=True, help="Forget the checkpoint and start over (writes are still upserts).")
+@click.option("--deploy", is_flag=True, help="Deploy the generated convex/ folder with `npx convex deploy` first.")
+@click.option("--local-out", type=click.Path(file_okay=False),
+              help="Local endpoint only: where its final contents go as JSONL per table.")
+@click.option("--summary-json", type=click.Path(dir_okay=False), help="Also write the summary as JSON to this file.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@library_errors
+def import_(mapping, dumps, url, deploy_key, insecure, concurrency, batch_size, batch_bytes, max_errors, replace, yes,
+            owner_field, owner_from, state_dir, restart, deploy, local_out, summary_json, quiet):
+    """Import dumps into Convex through the generated batched mutation.
+
+    Upserts by the original Dexie key: stopping and re-running never duplicates; a checkpoint
+    in --state-dir lets a re-run continue where it stopped. Rows that cannot be imported go
+    to <state-dir>/rejects.jsonl with the reason. Without a deployment URL, imports into the
+    local Convex-compatible endpoint (no account needed).
+    """
+    from pathlib import Path
+    from .importer.run import ImportOptions, ImportStopped
+    options = ImportOptions(batch_rows=batch_size, batch_bytes=batch_bytes, concurrency=concurrency,
+                            max_errors=max_errors, state_dir=Path(state_dir), owner_field=owner_field,
+                            owner_from=owner_from, progress=not quiet, restart=restart)
+    confirm = None if yes else (lambda target: click.confirm(f"Delete every row of the mapped tables in {target}?"))
+    try:
+        result = commands.import_dumps(mapping, list(dumps), options, url=url, deploy_key=deploy_key,
+                                       insecure=insecure, replace=replace, deploy=deploy, local_out=local_out,
+                                       confirm_replace=confirm)
+    except ImportStopped as stopped:
+        _print_summary(stopped.summary)
+        raise
+    summary = result.summary
+    click.echo(f"Imported into {result.target}")
+    for table, n in result.cleared.items():
+        click.echo(f"replaced: deleted {n} rows of {table} first")
+    _print_summary(summary)
+    if result.local_contents:
+        click.echo(f"local endpoint contents: {result.local_contents}/<table>.jsonl")
+    if summary_json:
+        Path(summary_json).write_text(orjson.dumps({**summary.to_json(), "target": result.target},
+                                                   option=orjson.OPT_INDENT_2).decode())
+    if summary.stopped:
+        raise click.ClickException(f"stopped: {summary.stopped}")
+    if summary.rejected_total and (max_errors is None or summary.rejected_total > max_errors):
+        raise click.ClickException(f"{summary.rejected_total} rows rejected: see {summary.rejects_path}")
+
+
+def main() -> None:
+    cli(prog_name="dexie-convex")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

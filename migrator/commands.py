@@ -1,0 +1,211 @@
+"""The commands as plain functions: each takes its inputs and returns a result object.
+
+`cli.py` only parses options, calls these and prints; tests and other tools can call
+them directly.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .declarations import DeclaredDatabase, read_declarations
+from .dumps import open_dump
+from .dumps.profile import DumpProfile, profile_dump
+from .errors import MigratorError
+from .importer.run import ImportOptions, ImportSummary, run_import
+from .sinks.convex_http import ConvexClient, Deployment, resolve_deployment
+from .sinks.local_endpoint import local_endpoint
+from .generate.import_module import MODULE, render_import_module
+from .generate.schema_ts import is_generated, render_schema
+from .plan.mapping_file import WriteResult, load_mapping, read_settings, write_mapping
+from .plan.model import DatabasePlan
+from .plan.observed import merge_observed
+from .plan.planner import DeclaredTableInput, ObservedTable, plan_database
+from .plan.profile_input import observed_tables
+
+
+def mapping_path(out_dir: Path, database: str) -> Path:
+    """`mappings/<database>.json5`, with the name made safe for a file system."""
+    return Path(out_dir) / (re.sub(r"[^A-Za-z0-9._-]+", "_", database).strip(".") + ".json5")
+
+
+# -- inspect -----------------------------------------------------------------------------------
+def inspect_dumps(paths: list[str | Path]) -> list[tuple[Path, DumpProfile, list[str]]]:
+    """Profile each dump: (path, profile, warnings)."""
+    results = []
+    for path in paths:
+        with open_dump(path) as dump:
+            profile = profile_dump(dump)
+            results.append((Path(path), profile, list(dump.warnings)))
+    return results
+
+
+# -- plan --------------------------------------------------------------------------------------
+@dataclass
+class PlanResult:
+    plans: list[DatabasePlan] = field(default_factory=list)        # as resolved from the written files
+    writes: list[WriteResult] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _declared_inputs(db: DeclaredDatabase) -> dict[str, DeclaredTableInput]:
+    return {name: DeclaredTableInput(name=name, schema=t.schema, row_type=t.row_type, type_name=t.type_name)
+            for name, t in db.tables.items()}
+
+
+def plan_mappings(dexie: list[str | Path], dumps: list[str | Path], out_dir: str | Path = "mappings", *,
+                  database: str | None = None, dates: str | None = None,
+                  write: bool = True) -> PlanResult:
+    """Plan every database found in the declarations and dumps; write/merge its mapping file."""
+    if not dexie and not dumps:
+        raise MigratorError("nothing to plan", "give Dexie sources (--dexie src/) and/or dump files")
+    result = PlanResult()
+    declared: dict[str, DeclaredDatabase] = {}
+    for db in (read_declarations(dexie) if dexie else []):
+        if database and db.name != database:
+            continue
+        if db.name in declared:
+            result.warnings.append(f"database {db.name!r} is declared twice ({declared[db.name].location} and "
+                                   f"{db.location}); the first is used")
+            continue
+        declared[db.name] = db
+    observed: dict[str, dict[str, ObservedTable]] = {}
+    dump_sources: dict[str, list[str]] = {}
+    for path in dumps:
+        with open_dump(path) as dump:
+            name = database or dump.database_name or (next(iter(declared)) if len(declared) == 1 else None)
+            if name is None:
+                raise MigratorError(f"{path}: the dump does not name its database",
+                                    "say which database it belongs to with --database NAME")
+            profile = profile_dump(dump)
+            result.warnings.extend(dump.warnings)
+            tables = observed.setdefault(name, {})
+            for tname, obs in observed_tables(profile).items():
+                tables[tname] = merge_observed(tables[tname], obs) if tname in tables else obs
+            dump_sources.setdefault(name, []).append(str(path))
+    for name in list(declared) + [n for n in observed if n not in declared]:
+        target = mapping_path(Path(out_dir), name)
+        options, references = read_settings(target)
+        if dates:
+            options.dates = dates
+        db = declared.get(name)
+        plan = plan_database(name, _declared_inputs(db) if db else {}, observed.get(name, {}), options, references)
+        plan.sources = {"dexie": [db.location] if db else [], "dumps": dump_sources.get(name, [])}
+        if db:
+            plan.notes.extend(db.notes)
+            plan.notes.extend(f"upgrade function at {loc} cannot be run: its data changes are not replayed; "
+                              "check the dump holds the upgraded data" for loc in db.upgrades)
+        if not write:
+            result.plans.append(plan)
+            continue
+        written = write_mapping(plan, target)
+        result.writes.append(written)
+        resolved = load_mapping(target)
+        _carry_explanations(plan, resolved)
+        result.plans.append(resolved)
+    return result
+
+
+def _carry_explanations(fresh: DatabasePlan, resolved: DatabasePlan) -> None:
+    """Notes and warnings live in comments of the file; give them to the resolved plan too."""
+    resolved.notes, resolved.warnings = fresh.notes, fresh.warnings
+    resolved.suggested_references = {k: v for k, v in fresh.suggested_references.items()
+                                      if k not in resolved.references}
+    by_source = {t.source: t for t in fresh.tables}
+    for t in resolved.tables:
+        if t.source in by_source:
+            t.notes, t.warnings = by_source[t.source].notes, by_source[t.source].warnings
+
+
+# -- generate ----------------------------------------------------------------------------------
+@dataclass
+class GenerateResult:
+    schema_path: Path
+    module_path: Path
+    plans: list[DatabasePlan]
+    written: list[Path]
+
+
+class HandWrittenSchema(MigratorError):
+    def __init__(self, path: Path):
+        self.path = path
+        super().__init__(f"{path} was not written by dexie-convex; not overwriting it",
+                         "review the differences (`dexie-convex diff`, coming), then pass --force to replace it")
+
+
+def generate_convex(mappings: list[str | Path], out_dir: str | Path = "convex", *, force: bool = False) -> GenerateResult:
+    """Write `<out_dir>/schema.ts` and the import module `<out_dir>/dexieImport.ts`."""
+    plans = [load_mapping(m) for m in mappings]
+    out = Path(out_dir)
+    files = {out / "schema.ts": render_schema(plans, [str(m) for m in mappings]),
+             out / f"{MODULE}.ts": render_import_module(plans)}
+    for path in files:
+        if path.exists() and not force and not is_generated(path):
+            raise HandWrittenSchema(path)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path, text in files.items():
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            path.write_text(text, encoding="utf-8")
+            written.append(path)
+    return GenerateResult(schema_path=out / "schema.ts", module_path=out / f"{MODULE}.ts", plans=plans,
+                          written=written)
+
+
+# -- import ------------------------------------------------------------------------------------
+@dataclass
+class ImportResult:
+    summary: ImportSummary
+    target: str                       # the deployment URL, or "local endpoint (...)"
+    local_contents: Path | None = None
+    cleared: dict[str, int] = field(default_factory=dict)
+
+
+def deploy_with_convex_cli(project_dir: Path, deployment: Deployment) -> None:
+    """`--deploy`: push the generated convex/ folder with the real Convex CLI (`npx convex deploy`)."""
+    env = {**os.environ}
+    if deployment.key:
+        env["CONVEX_DEPLOY_KEY"] = deployment.key.reveal()
+    run = subprocess.run(["npx", "--yes", "convex", "deploy", "--yes"], cwd=project_dir, env=env,
+                         capture_output=True, text=True)
+    if run.returncode != 0:
+        secret = deployment.key.reveal() if deployment.key else None
+        tail = (run.stderr or run.stdout)[-2000:]
+        raise MigratorError(f"npx convex deploy failed:\n{tail.replace(secret, '***') if secret else tail}",
+                            "deploy by hand from your app's folder (`npx convex deploy`), then import again")
+
+
+def import_dumps(mapping: str | Path, dumps: list[str | Path], options: ImportOptions, *,
+                 url: str | None = None, deploy_key: str | None = None, insecure: bool = False,
+                 replace: bool = False, deploy: bool = False, project_dir: str | Path = ".",
+                 local_out: str | Path | None = None,
+                 confirm_replace: Callable[[str], bool] | None = None) -> ImportResult:
+    """Import dumps into the deployment named by flags/environment, or into the local endpoint."""
+    plan = load_mapping(mapping)
+    deployment = resolve_deployment(url, deploy_key, insecure=insecure)
+    paths = [Path(d) for d in dumps]
+
+    def go(dep: Deployment, target: str) -> ImportResult:
+        if replace and confirm_replace is not None and not confirm_replace(target):
+            raise MigratorError("not replacing: nothing was changed", "pass --yes to skip the question")
+        cleared: dict[str, int] = {}
+        with ConvexClient(dep) as client:
+            summary = run_import(plan, paths, client, options, replace=replace, on_cleared=cleared.update)
+        return ImportResult(summary=summary, target=target, cleared=cleared)
+
+    if deployment is not None:
+        if deploy:
+            deploy_with_convex_cli(Path(project_dir), deployment)
+        return go(deployment, deployment.url)
+    convex_dir = options.state_dir / "local-convex"
+    generate_convex([mapping], convex_dir, force=True)
+    contents = Path(local_out) if local_out else options.state_dir / "local-contents"
+    with local_endpoint(convex_dir, contents) as dep:
+        result = go(dep, f"the local Convex endpoint ({dep.url})")
+    result.local_contents = contents
+    return result

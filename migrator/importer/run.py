@@ -1,0 +1,433 @@
+"""Run an import: dump rows -> transform -> batches -> the generated upsert mutation.
+
+Exactly once comes from the deployment side (upserts by original key through the key
+index); resumability from the checkpoint (a contiguous prefix of acknowledged rows per
+dump and table); "nothing lost" from the rejects file and the summary that counts it.
+References to rows not imported yet are deferred (the row is written without them and
+re-sent in a second pass), which also settles reference cycles.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import threading
+import time
+from collections import Counter
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import orjson
+from tqdm import tqdm
+
+from ..dumps import open_dump
+from ..errors import MigratorError
+from ..generate.import_module import MODULE, plan_hash
+from ..plan.model import DatabasePlan, TablePlan
+from ..sinks.convex_http import ConvexCallError, ConvexClient, ConvexFunctionError
+from ..sinks.wire import decode, encode
+from ..transform.rows import ConvexRow, transform_row
+from ..transform.values import BlobToStore, Converter, ValueRejected
+from .checkpoint import Checkpoint
+from .rejects import RejectsFile
+
+MiB = 1024 * 1024
+MAX_ACTION_BLOB = 15 * MiB
+COUNT_KEYS = ("read", "inserted", "updated", "unchanged", "rejected", "deferred", "resolved", "blobs", "skipped")
+
+
+@dataclass
+class ImportOptions:
+    batch_rows: int = 256
+    batch_bytes: int = 4 * MiB
+    concurrency: int = 4
+    max_errors: int | None = None
+    state_dir: Path = Path(".dexie-convex")
+    owner_field: str | None = None
+    owner_from: str | None = None          # filename | database | a literal value
+    progress: bool = True
+    restart: bool = False
+
+
+@dataclass
+class ImportSummary:
+    tables: dict[str, Counter] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    rejects_path: Path | None = None
+    rejected_total: int = 0                # over every run of this checkpoint
+    requests: int = 0
+    retries: int = 0
+    stopped: str | None = None             # why the run stopped early, if it did
+
+    def to_json(self) -> dict:
+        return {"tables": {t: {**{k: c[k] for k in COUNT_KEYS}, "seconds": round(self.seconds.get(t, 0.0), 3)}
+                           for t, c in self.tables.items()},
+                "rejectsFile": str(self.rejects_path) if self.rejected_total else None,
+                "rejectedTotal": self.rejected_total, "requests": self.requests, "retries": self.retries,
+                "stopped": self.stopped}
+
+
+class ImportStopped(MigratorError):
+    def __init__(self, message: str, summary: ImportSummary, remedy: str | None = None):
+        self.summary = summary
+        super().__init__(message, remedy)
+
+
+@dataclass
+class _Pending:
+    """One row on its way: enough to count it and, if it fails, to reject it with its data."""
+
+    dump: str
+    table: TablePlan
+    key: Any
+    source: Any
+    row: ConvexRow
+    size: int
+    blobs: int = 0
+
+
+@dataclass
+class _Batch:
+    dump_id: str
+    table: TablePlan
+    start: int
+    end: int
+    items: list[_Pending]
+    owner: str | None
+    second_pass: bool = False
+    rejected: list[tuple] = field(default_factory=list)   # (dump, key, reason, row) found while converting
+
+
+def dump_identity(path: Path, owner: str | None) -> str:
+    st = path.stat()
+    return f"{path.resolve()}|{st.st_size}" + (f"|owner={owner}" if owner else "")
+
+
+def owner_value(options: ImportOptions, path: Path, database: str | None) -> str | None:
+    if not options.owner_field:
+        return None
+    source = options.owner_from or "filename"
+    if source == "filename":
+        return path.name.split(".")[0]
+    if source == "database":
+        if not database:
+            raise MigratorError(f"{path}: the dump names no database", "use --owner-from filename or a value")
+        return database
+    return source
+
+
+class Importer:
+    def __init__(self, plan: DatabasePlan, client: ConvexClient, options: ImportOptions):
+        self.plan, self.client, self.options = plan, client, options
+        self.hash = plan_hash([plan])
+        self.by_source = {t.source: t for t in plan.tables}
+        self.converter = Converter(dates=plan.options.dates)
+        options.state_dir.mkdir(parents=True, exist_ok=True)
+        cp_path = options.state_dir / "checkpoint.json"
+        if options.restart:
+            for stale in (cp_path, self._deferred_path):
+                stale.unlink(missing_ok=True)
+        self.checkpoint = Checkpoint.open(cp_path, self.hash, client.deployment.url)
+        self.rejects = RejectsFile(options.state_dir / "rejects.jsonl")
+        self.summary = ImportSummary(rejects_path=self.rejects.path)
+        self._blob_ids: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._started: dict[str, float] = {}
+        if plan.options.owner_field != options.owner_field:
+            raise MigratorError(
+                f"the mapping's options.ownerField is {plan.options.owner_field!r} but the import was asked for "
+                f"{options.owner_field!r}",
+                "set options.ownerField in the mapping, run `dexie-convex generate` and deploy, then import again")
+
+    @property
+    def _deferred_path(self) -> Path:
+        return self.options.state_dir / "deferred.jsonl"
+
+    # -- checks ------------------------------------------------------------------------------
+    def check_deployment(self) -> None:
+        """The deployed import module must be the one generated from this mapping."""
+        try:
+            info = self.client.query(f"{MODULE}:planInfo", {})
+        except ConvexCallError as exc:
+            raise MigratorError(f"the deployment has no usable {MODULE} module ({exc.message})",
+                                "run `dexie-convex generate MAPPING -o convex/` and deploy it (`npx convex deploy`), "
+                                "or pass --deploy") from None
+        if info.get("planHash") != self.hash:
+            raise MigratorError(
+                f"the deployed {MODULE} module was generated from another plan "
+                f"(deployed {info.get('planHash')}, this mapping {self.hash})",
+                "run `dexie-convex generate MAPPING -o convex/` and deploy it (`npx convex deploy`), or pass --deploy")
+
+    def clear_tables(self) -> dict[str, int]:
+        """--replace: empty every mapped table (side rows go with their owners)."""
+        cleared = {}
+        for t in self.plan.mapped_tables():
+            total = 0
+            while True:
+                n = int(self.client.mutation(f"{MODULE}:clearTable", {"planHash": self.hash, "table": t.table,
+                                                                       "limit": 500}))
+                total += n
+                if n == 0:
+                    break
+            cleared[t.table] = total
+        for stale in (self.checkpoint.path, self._deferred_path):
+            stale.unlink(missing_ok=True)
+        self.checkpoint = Checkpoint(path=self.checkpoint.path, plan_hash=self.hash, target=self.checkpoint.target)
+        return cleared
+
+    # -- reading -----------------------------------------------------------------------------
+    def _counts(self, table: str) -> Counter:
+        return self.summary.tables.setdefault(table, Counter())
+
+    def _batches(self, path: Path, progress) -> Iterator[_Batch]:
+        with open_dump(path) as dump:
+            owner = owner_value(self.options, path, dump.database_name)
+            dump_id = dump_identity(path, owner)
+            unmapped = [t.name for t in dump.tables if t.name not in self.by_source]
+            if unmapped:
+                raise MigratorError(f"{path}: tables {', '.join(map(repr, unmapped))} are not in the mapping",
+                                    "re-run `dexie-convex plan` with this dump (it adds them), or add them "
+                                    "with `skip: true`")
+            current: _Batch | None = None
+            for row in dump.rows():
+                table = self.by_source.get(row.table)
+                if table is None:
+                    raise MigratorError(f"{path}: rows of table {row.table!r}, which is not in the mapping",
+                                        "re-run `dexie-convex plan` with this dump")
+                progress.update(1)
+                if table.skip:
+                    continue
+                counts = self._counts(table.table)
+                self._started.setdefault(table.table, time.monotonic())
+                done_until = self.checkpoint.table(dump_id, table.table).done_until
+                if row.index < done_until:
+                    counts["skipped"] += 1
+                    continue
+                counts["read"] += 1
+                key = row.index if row.key is None else row.key
+                if current is not None and (current.table is not table or self._full(current)):
+                    yield current
+                    current = None
+                if current is None:
+                    current = _Batch(dump_id, table, row.index, row.index, [], owner)
+                try:
+                    converted = transform_row(table, key, row.value, self.converter)
+                    size = len(orjson.dumps(encode(_sized(converted.document)))) + 64
+                    current.items.append(_Pending(str(path), table, key, row.value, converted, size))
+                except ValueError as exc:      # ValueRejected, or a value the wire cannot carry
+                    current.rejected.append((str(path), key, str(exc), row.value))
+                current.end = row.index + 1
+            if current is not None:
+                yield current
+            for w in dump.warnings:
+                self.warnings.append(w)
+
+    def _full(self, batch: _Batch) -> bool:
+        writes = sum(1 + 2 * sum(len(v) for v in p.row.side_rows.values()) for p in batch.items)
+        return (len(batch.items) >= self.options.batch_rows or writes >= 8000
+                or sum(p.size for p in batch.items) >= self.options.batch_bytes)
+
+    # -- sending -----------------------------------------------------------------------------
+    def _store_blobs(self, item: _Pending) -> None:
+        for name, value in list(item.row.document.items()):
+            if not isinstance(value, BlobToStore):
+                continue
+            if len(value.data) > MAX_ACTION_BLOB:
+                raise ValueRejected(name, f"Blob of {len(value.data)} bytes is over the {MAX_ACTION_BLOB} bytes "
+                                          "this version uploads through an action")
+            sha = hashlib.sha256(value.data).hexdigest()
+            with self._lock:
+                known = self._blob_ids.get(sha)
+            if known is None:
+                known = self.client.action(f"{MODULE}:storeFile", {"sha256": sha, "contentType": value.mime,
+                                                                   "data": value.data})
+                with self._lock:
+                    self._blob_ids[sha] = known
+            item.row.document[name] = known
+            item.blobs += 1
+
+    def _send(self, batch: _Batch, items: list[_Pending]) -> list[dict]:
+        """Outcomes, one per item; a batch the deployment refuses whole is bisected down to rows."""
+        ready, outcomes = [], {}
+        for i, item in enumerate(items):
+            try:
+                self._store_blobs(item)
+                ready.append(i)
+            except ValueRejected as exc:
+                outcomes[i] = {"status": "failed", "reason": str(exc)}
+            except ConvexFunctionError as exc:
+                outcomes[i] = {"status": "failed", "reason": f"storing a Blob failed: {exc.message}"}
+        if ready:
+            args = {"planHash": self.hash, "table": batch.table.table,
+                    "rows": [{"doc": items[i].row.document, "sides": items[i].row.side_rows} for i in ready],
+                    "deferRefs": not batch.second_pass}
+            if batch.owner is not None:
+                args["owner"] = {"field": self.options.owner_field, "value": batch.owner}
+            try:
+                replies = self.client.mutation(f"{MODULE}:upsertBatch", args)
+            except ConvexFunctionError as exc:
+                if isinstance(exc.data, dict) and exc.data.get("code") == "PlanMismatch":
+                    raise
+                if len(ready) == 1:
+                    replies = [{"status": "failed", "reason": exc.message}]
+                else:
+                    mid = len(ready) // 2
+                    first = [items[i] for i in ready[:mid]]
+                    second = [items[i] for i in ready[mid:]]
+                    replies = self._send(batch, first) + self._send(batch, second)
+            except ConvexCallError as exc:
+                if exc.status in (400, 413) and len(ready) > 1:
+                    mid = len(ready) // 2
+                    replies = self._send(batch, [items[i] for i in ready[:mid]]) + \
+                        self._send(batch, [items[i] for i in ready[mid:]])
+                else:
+                    raise
+            for i, reply in zip(ready, replies):
+                outcomes[i] = reply
+        return [outcomes[i] for i in range(len(items))]
+
+    def _record(self, batch: _Batch, outcomes: list[dict], deferred_file) -> None:
+        """Count a finished batch, reject and defer what needs it, then advance the checkpoint."""
+        counts = self._counts(batch.table.table)
+        progress = self.checkpoint.table(batch.dump_id, batch.table.table)
+        rejected = list(batch.rejected)
+        for item, outcome in zip(batch.items, outcomes):
+            status = outcome.get("status")
+            if batch.second_pass:
+                status = "resolved" if status != "failed" else "failed"
+            elif status == "failed" and _is_deferred_failure(outcome, batch.table):
+                status, outcome = "deferred", {**outcome, "deferred": ["(the insert needs the reference)"]}
+            if status == "failed":
+                rejected.append((item.dump, item.key, outcome.get("reason", "failed"), item.source))
+                continue
+            if outcome.get("deferred") and not batch.second_pass:
+                deferred_file.write(orjson.dumps({
+                    "dumpId": batch.dump_id, "dump": item.dump, "table": batch.table.source, "owner": batch.owner,
+                    "key": encode(item.row.key), "doc": encode(item.row.document),
+                    "sides": encode(item.row.side_rows)}) + b"\n")
+                deferred_file.flush()
+                if status != "deferred":
+                    counts["deferred"] += 1
+                    progress.counts["deferred"] += 1
+            counts[status] += 1
+            progress.counts[status] += 1
+            counts["blobs"] += item.blobs
+        for dump, key, reason, source in rejected:
+            self.rejects.write(dump=dump, table=batch.table.table, key=key, reason=reason, row=source)
+        counts["rejected"] += len(rejected)
+        progress.counts["rejected"] += len(rejected)
+        if not batch.second_pass:
+            progress.mark(batch.start, batch.end)
+        self.summary.seconds[batch.table.table] = time.monotonic() - self._started.setdefault(batch.table.table, time.monotonic())
+        self.checkpoint.save()
+        if self.options.max_errors is not None and self.checkpoint.total("rejected") > self.options.max_errors:
+            raise _TooManyErrors()
+
+    # -- the run -----------------------------------------------------------------------------
+    def run(self, dumps: list[Path]) -> ImportSummary:
+        self.warnings: list[str] = []
+        show = self.options.progress and sys.stderr.isatty()
+        progress = tqdm(desc="rows", unit="row", disable=not show, dynamic_ncols=True)
+        try:
+            with self._deferred_path.open("ab") as deferred_file:
+                self._pump(self._first_pass(dumps, progress), deferred_file)
+            if not self.checkpoint.second_pass_done or self._deferred_path.stat().st_size:
+                self._pump(self._second_pass(), None)
+                self.checkpoint.second_pass_done = True
+                self._deferred_path.unlink(missing_ok=True)
+                self.checkpoint.save()
+        except _TooManyErrors:
+            self.summary.stopped = f"more than --max-errors {self.options.max_errors} rows rejected"
+        except KeyboardInterrupt:
+            self.summary.stopped = "interrupted; run the same command again to resume"
+            self.checkpoint.save()
+            raise ImportStopped("import interrupted", self._finish(progress),
+                                "run the same command again: it resumes where it stopped") from None
+        return self._finish(progress)
+
+    def _finish(self, progress) -> ImportSummary:
+        progress.close()
+        self.rejects.close()
+        self.summary.rejected_total = self.checkpoint.total("rejected")
+        self.summary.requests, self.summary.retries = self.client.stats.requests, self.client.stats.retries
+        return self.summary
+
+    def _first_pass(self, dumps: list[Path], progress) -> Iterator[_Batch]:
+        self.checkpoint.second_pass_done = False
+        for path in dumps:
+            yield from self._batches(Path(path), progress)
+
+    def _second_pass(self) -> Iterator[_Batch]:
+        """Rows whose references were not importable yet, sent again now that all rows are in."""
+        if not self._deferred_path.exists():
+            return
+        with self._deferred_path.open("rb") as f:
+            batch: _Batch | None = None
+            for line in f:
+                d = orjson.loads(line)
+                table = self.by_source[d["table"]]
+                row = ConvexRow(table=table.table, key=decode(d["key"]), document=decode(d["doc"]),
+                                side_rows=decode(d["sides"]))
+                item = _Pending(d["dump"], table, row.key, row.document, row, 0)
+                if batch is not None and (batch.table is not table or batch.owner != d["owner"]
+                                          or len(batch.items) >= self.options.batch_rows):
+                    yield batch
+                    batch = None
+                if batch is None:
+                    batch = _Batch(d["dumpId"], table, 0, 0, [], d["owner"], second_pass=True)
+                batch.items.append(item)
+            if batch is not None:
+                yield batch
+
+    def _pump(self, batches: Iterator[_Batch], deferred_file) -> None:
+        """Keep up to `concurrency` batches in flight; record results as they come back."""
+        limit = max(1, self.options.concurrency)
+        with ThreadPoolExecutor(max_workers=limit) as pool:
+            inflight: dict[Future, _Batch] = {}
+            try:
+                for batch in batches:
+                    if not batch.items:
+                        self._record(batch, [], deferred_file)
+                        continue
+                    while len(inflight) >= limit:
+                        self._collect(inflight, deferred_file, FIRST_COMPLETED)
+                    inflight[pool.submit(self._send, batch, batch.items)] = batch
+                while inflight:
+                    self._collect(inflight, deferred_file, FIRST_COMPLETED)
+            except BaseException:
+                for fut in inflight:
+                    fut.cancel()
+                raise
+
+    def _collect(self, inflight: dict, deferred_file, how) -> None:
+        done, _ = wait(list(inflight), return_when=how)
+        for fut in done:
+            batch = inflight.pop(fut)
+            self._record(batch, fut.result(), deferred_file)
+
+
+class _TooManyErrors(Exception):
+    pass
+
+
+def _is_deferred_failure(outcome: dict, table: TablePlan) -> bool:
+    """A first-pass insert that failed only because a reference could not be resolved yet."""
+    reason = outcome.get("reason", "")
+    return any(f.references for f in table.fields) and "reference" in reason
+
+
+def _sized(doc: dict) -> dict:
+    return {k: (v.data if isinstance(v, BlobToStore) else v) for k, v in doc.items()}
+
+
+def run_import(plan: DatabasePlan, dumps: list[Path], client: ConvexClient, options: ImportOptions,
+               *, replace: bool = False, on_cleared: Callable[[dict], None] | None = None) -> ImportSummary:
+    importer = Importer(plan, client, options)
+    importer.check_deployment()
+    if replace:
+        cleared = importer.clear_tables()
+        if on_cleared:
+            on_cleared(cleared)
+    return importer.run(dumps)
