@@ -54,3 +54,9 @@ def field_name_problem(name: str, *, top_level: bool, in_object_validator: bool 
     if in_object_validator and not is_identifier(name):
         return "keys declared in a v.object must be identifiers (1-64 of A-Z a-z 0-9 _)"
     return None
+
+# Document limits (convex-facts.md: Limits), shared by the profiler and the validator.
+DOCUMENT_LIMIT = 1024 * 1024      # bytes, by Convex's size formula, _id and _creationTime included
+MAX_DEPTH = 16                    # nesting; the document itself counts as 1
+MAX_ARRAY = 8192                  # elements per array
+MAX_FIELDS = 1024                 # fields per object

@@ -11,14 +11,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ..convex_names import field_name_problem
+from ..convex_names import DOCUMENT_LIMIT, MAX_ARRAY, MAX_DEPTH, MAX_FIELDS, field_name_problem
 from ..plan.validators import Validator
 from ..transform.values import BlobToStore
 
-DOCUMENT_LIMIT = 1024 * 1024
-MAX_DEPTH = 16
-MAX_ARRAY = 8192
-MAX_FIELDS = 1024
 # `_id` (a 32-character string) and `_creationTime` (a float), as stored.
 SYSTEM_FIELDS_SIZE = (len("_id") + 1 + 2 + 32) + (len("_creationTime") + 1 + 9)
 
