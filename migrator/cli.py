@@ -55,8 +55,7 @@ def inspect(dumps, as_json):
     """
     results = commands.inspect_dumps(list(dumps))
     if as_json:
-        print_json([{"file": str(path), "warnings": warnings, **profile.to_json()}
-                    for path, profile, warnings in results])
+        print_json([{**profile.to_json(), "warnings": warnings} for _, profile, warnings in results])
         return
     for path, profile, warnings in results:
         click.echo(f"== {path}")

@@ -53,6 +53,39 @@ class PlanResult:
     warnings: list[str] = field(default_factory=list)
 
 
+class UnnamedDatabase(MigratorError):
+    """A `new Dexie(expr)` whose name is not a literal, with no way to tell which database it is."""
+
+    def __init__(self, locations: list[str]):
+        self.locations = locations
+        super().__init__(f"the database name at {', '.join(locations)} is not a literal the tool can evaluate",
+                         "name it with --database NAME (one unnamed declaration per run), or give its dump "
+                         "(a dexie-export-import file names its database)")
+
+
+def _named(found: list[DeclaredDatabase], database: str | None, dumps: list[str | Path]) -> list[DeclaredDatabase]:
+    """Give an unnamed declaration its name: --database, else the one dump database not declared by name."""
+    unnamed = [db for db in found if not db.name]
+    if not unnamed:
+        return found
+    if len(unnamed) > 1:
+        raise UnnamedDatabase([db.location for db in unnamed])
+    name, how = database, "--database"
+    if not name:
+        named = {db.name for db in found if db.name}
+        in_dumps = set()
+        for path in dumps:
+            with open_dump(path) as dump:
+                if dump.database_name and dump.database_name not in named:
+                    in_dumps.add(dump.database_name)
+        if len(in_dumps) != 1:
+            raise UnnamedDatabase([unnamed[0].location])
+        name, how = in_dumps.pop(), "the dump"
+    unnamed[0].name = name
+    unnamed[0].notes.append(f"the database name is not a literal in the source; {name!r} comes from {how}")
+    return found
+
+
 def _declared_inputs(db: DeclaredDatabase) -> dict[str, DeclaredTableInput]:
     return {name: DeclaredTableInput(name=name, schema=t.schema, row_type=t.row_type, type_name=t.type_name)
             for name, t in db.tables.items()}
@@ -66,7 +99,7 @@ def plan_mappings(dexie: list[str | Path], dumps: list[str | Path], out_dir: str
         raise MigratorError("nothing to plan", "give Dexie sources (--dexie src/) and/or dump files")
     result = PlanResult()
     declared: dict[str, DeclaredDatabase] = {}
-    for db in (read_declarations(dexie) if dexie else []):
+    for db in _named(read_declarations(dexie) if dexie else [], database, dumps):
         if database and db.name != database:
             continue
         if db.name in declared:
