@@ -50,8 +50,10 @@ def plan_hash(plans: list[DatabasePlan]) -> str:
 
 
 def render_import_module(plans: list[DatabasePlan]) -> str:
+    """One module for every mapped database; each keeps its own plan hash, so each imports on its own."""
     spec = json.dumps(import_spec(plans), indent=2, sort_keys=True, ensure_ascii=True)
-    return _TEMPLATE.replace("@@MARKER@@", GENERATED_MARKER).replace("@@HASH@@", json.dumps(plan_hash(plans))) \
+    hashes = json.dumps({p.database: plan_hash([p]) for p in plans}, sort_keys=True, ensure_ascii=True)
+    return _TEMPLATE.replace("@@MARKER@@", GENERATED_MARKER).replace("@@HASHES@@", hashes) \
         .replace("@@SPEC@@", spec).replace("@@FILES@@", json.dumps(FILES_TABLE)).replace("@@MODULE@@", MODULE)
 
 
@@ -61,7 +63,7 @@ import { ConvexError, v } from "convex/values";
 import { internalAction, internalMutation, internalQuery } from "./_generated/server";
 import { internal } from "./_generated/api";
 
-export const PLAN_HASH = @@HASH@@;
+export const PLAN_HASHES: Record<string, string> = @@HASHES@@;
 const FILES_TABLE = @@FILES@@;
 
 type TableSpec = {
@@ -82,9 +84,10 @@ function tableSpec(table: string): TableSpec {
   return spec;
 }
 
-function checkHash(planHash: string) {
-  if (planHash !== PLAN_HASH) {
-    throw new ConvexError({ code: "PlanMismatch", deployed: PLAN_HASH, expected: planHash });
+function checkHash(planHash: string, table: string) {
+  const deployed = PLAN_HASHES[tableSpec(table).database];
+  if (planHash !== deployed) {
+    throw new ConvexError({ code: "PlanMismatch", deployed, expected: planHash });
   }
 }
 
@@ -187,7 +190,7 @@ export const upsertBatch = internalMutation({
     owner: v.optional(v.object({ field: v.string(), value: v.string() })),
   },
   handler: async (ctx, args) => {
-    checkHash(args.planHash);
+    checkHash(args.planHash, args.table);
     const spec = tableSpec(args.table);
     if (spec.keyField === null || spec.keyIndex === null) throw new ConvexError({ code: "NoKey", table: args.table });
     const outcomes: Outcome[] = [];
@@ -222,10 +225,10 @@ export const upsertBatch = internalMutation({
   },
 });
 
-/** Deployed plan hash and the tables it knows, so the client can check before writing. */
+/** Deployed plan hash per database and the tables it knows, so the client can check before writing. */
 export const planInfo = internalQuery({
   args: {},
-  handler: async () => ({ planHash: PLAN_HASH, tables: Object.keys(SPEC.tables) }),
+  handler: async () => ({ planHashes: PLAN_HASHES, tables: Object.keys(SPEC.tables) }),
 });
 
 /** Count one page of a table (call until isDone) for verification. */
@@ -241,7 +244,7 @@ export const countPage = internalQuery({
 export const clearTable = internalMutation({
   args: { planHash: v.string(), table: v.string(), limit: v.number() },
   handler: async (ctx, args) => {
-    checkHash(args.planHash);
+    checkHash(args.planHash, args.table);
     const spec = tableSpec(args.table);
     const docs = await ctx.db.query(args.table as any).take(args.limit);
     for (const doc of docs) {

@@ -154,10 +154,11 @@ class Importer:
             raise MigratorError(f"the deployment has no usable {MODULE} module ({exc.message})",
                                 "run `dexie-convex generate MAPPING -o convex/` and deploy it (`npx convex deploy`), "
                                 "or pass --deploy") from None
-        if info.get("planHash") != self.hash:
+        deployed = (info.get("planHashes") or {}).get(self.plan.database)
+        if deployed != self.hash:
             raise MigratorError(
-                f"the deployed {MODULE} module was generated from another plan "
-                f"(deployed {info.get('planHash')}, this mapping {self.hash})",
+                f"the deployed {MODULE} module was generated from another plan of database "
+                f"{self.plan.database!r} (deployed {deployed}, this mapping {self.hash})",
                 "run `dexie-convex generate MAPPING -o convex/` and deploy it (`npx convex deploy`), or pass --deploy")
 
     def clear_tables(self) -> dict[str, int]:
