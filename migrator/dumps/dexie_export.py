@@ -16,7 +16,7 @@ import ijson
 from ..dexie_schema import DexieSchemaError, TableSchema, parse_legacy_spec
 from ..errors import DumpError
 from .model import DumpRow, DumpTable
-from .stream import CountingReader, RepairStream, Repairable, error_offset, parse_events, restore_surrogates
+from .stream import CountingReader, RepairStream, Repairable, error_offset, parse_events
 from .typeson import UnknownType, revive_row
 
 ROWS_PREFIX = "data.data.item.rows.item"
@@ -179,8 +179,8 @@ class DexieExportReader:
             seen[name] = index + 1
             if skip and index < skip.get(name, 0):
                 continue
-            if self.filter is not None and self.filter.surrogate_offsets:
-                raw = self._restore(raw)
+            if self.filter is not None:
+                raw = self.filter.restore_marks(raw, self.reader.offset, self.reader.chunk_start)
             yield self._row(table, index, raw)
         for table in self.tables:
             if table.row_count is not None and seen.get(table.name, 0) != table.row_count:
@@ -191,16 +191,6 @@ class DexieExportReader:
         if table.schema is not None and table.schema.outbound == inbound:
             self.warnings.append(f"{self.path}: table {table.name!r}: the data says inbound={inbound} but the "
                                  f"schema {table.schema.spec!r} says the opposite; rows are read as the data says")
-
-    def _restore(self, raw: Any) -> Any:
-        """Undo the surrogate marks if this row may hold one: a mark the parser has been given
-        (before `offset`) is in this row or a later one; one before `chunk_start` is done with."""
-        marks = self.filter.surrogate_offsets
-        if marks[0] >= self.reader.offset:
-            return raw
-        raw = restore_surrogates(raw)
-        marks[:] = [m for m in marks if m >= self.reader.chunk_start]
-        return raw
 
     def _row(self, table: DumpTable, index: int, raw: Any) -> DumpRow:
         try:

@@ -15,7 +15,7 @@ import ijson
 
 from ..errors import DumpError
 from .model import DumpRow, DumpTable
-from .stream import CountingReader, RepairStream, Repairable, error_offset, parse_events, restore_surrogates
+from .stream import CountingReader, RepairStream, Repairable, error_offset, parse_events
 
 _ROW_STARTS = frozenset({"start_map", "start_array", "string", "number", "boolean", "null"})
 
@@ -86,11 +86,6 @@ class IdbExportReader:
             raise self._error(exc) from None
 
     def _restore(self, row: Any) -> Any:
-        if self.filter is None or not self.filter.surrogate_offsets:
+        if self.filter is None:
             return row
-        marks = self.filter.surrogate_offsets
-        if marks[0] >= self.reader.offset:
-            return row
-        row = restore_surrogates(row)
-        marks[:] = [m for m in marks if m >= self.reader.chunk_start]
-        return row
+        return self.filter.restore_marks(row, self.reader.offset, self.reader.chunk_start)

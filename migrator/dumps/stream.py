@@ -109,6 +109,17 @@ class RepairStream:
         self.surrogate_offsets: list[int] = []   # not yet restored (see restore_surrogates)
         self.natural_marks = 0
 
+    def restore_marks(self, value: Any, parsed_until: int, row_start: int) -> Any:
+        """`value` with the lone surrogates of its marks put back. A mark the parser has been
+        given (before `parsed_until`) is in this value or a later one; one before `row_start`
+        belongs to a value already done with, and is forgotten."""
+        marks = self.surrogate_offsets
+        if not marks or marks[0] >= parsed_until:
+            return value
+        value = restore_surrogates(value)
+        marks[:] = [m for m in marks if m >= row_start]
+        return value
+
     def read(self, n: int = -1) -> bytes:
         if n == 0:
             return b""
