@@ -168,7 +168,7 @@ class Importer:
             total = 0
             while True:
                 n = int(self.client.mutation(f"{MODULE}:clearTable", {"planHash": self.hash, "table": t.table,
-                                                                       "limit": 500}))
+                                                                       "limit": 500.0}))
                 total += n
                 if n == 0:
                     break

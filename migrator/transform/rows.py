@@ -23,6 +23,16 @@ def row_key(row_key_value: Any, position: int) -> Any:
     return position if row_key_value is None else row_key_value
 
 
+def value_at(doc: dict, path: str) -> Any:
+    """The value at a dotted field path (`profile.skills`), None when any step is missing."""
+    value: Any = doc
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
 def transform_row(plan: TablePlan, key: Any, value: Any, converter: Converter) -> ConvexRow:
     """Raises ValueRejected (with the field path) when the row cannot be stored as planned."""
     doc: dict[str, Any] = {}
@@ -51,7 +61,7 @@ def transform_row(plan: TablePlan, key: Any, value: Any, converter: Converter) -
     for m in plan.multi_entry:
         if m.strategy != "side-table":
             continue
-        elements = doc.get(m.field)
+        elements = value_at(doc, m.field)
         if elements is None:
             continue
         if not isinstance(elements, list):
