@@ -9,6 +9,7 @@ import click
 import orjson
 
 from . import commands
+from .diff.report import format_text
 from .errors import MigratorError
 
 
@@ -40,6 +41,7 @@ def cli():
     inspect   what a dump holds, and what Convex cannot take as is
     plan      read Dexie declarations and dumps, write a mapping file per database
     generate  write convex/schema.ts and convex/dexieImport.ts from mapping files
+    diff      compare what generate would write with an existing convex/schema.ts
     import    import dumps through the generated mutation (resumable, exactly once)
     """
 
@@ -121,12 +123,27 @@ def _print_plan(plan) -> None:
 @click.option("-o", "--out-dir", default="convex", show_default=True, type=click.Path(file_okay=False),
               help="The Convex functions folder.")
 @click.option("--force", is_flag=True, help="Overwrite a schema.ts that dexie-convex did not write.")
+@click.option("--merge", is_flag=True,
+              help="Into a schema.ts dexie-convex did not write: keep your other tables, replace or add the mapped ones.")
 @click.option("--check", is_flag=True,
               help="Type-check the result with tsc against the real `convex` package and load it.")
 @library_errors
-def generate(mappings, out_dir, force, check):
-    """Write convex/schema.ts and the import module convex/dexieImport.ts from mapping files."""
-    result = commands.generate_convex(list(mappings), out_dir, force=force)
+def generate(mappings, out_dir, force, merge, check):
+    """Write convex/schema.ts and the import module convex/dexieImport.ts from mapping files.
+
+    When schema.ts exists, shows how it differs from what the mappings generate (as `diff`).
+    """
+    planned_from = ", ".join(mappings)
+    try:
+        result = commands.generate_convex(list(mappings), out_dir, force=force, merge=merge)
+    except commands.HandWrittenSchema as exc:
+        if exc.diff is not None:
+            click.echo(format_text(exc.diff, planned_from))
+        raise
+    if result.schema_diff is not None:
+        click.echo(format_text(result.schema_diff, planned_from))
+    if result.diff_problem:
+        click.echo(f"warning: no diff, the existing schema.ts could not be read: {result.diff_problem}", err=True)
     tables = sum(len(p.mapped_tables()) + len(p.side_tables()) for p in result.plans)
     indexes = sum(len(t.indexes) for p in result.plans for t in p.mapped_tables())
     for path in (result.schema_path, result.module_path):
@@ -143,6 +160,41 @@ def generate(mappings, out_dir, force, check):
         loaded = report["schema"]["tables"]
         click.echo(f"checked: tsc --noEmit clean; schema.export() lists {len(loaded)} tables, "
                    f"{sum(len(t['indexes']) for t in loaded)} indexes")
+
+
+class _UsageErrorsExitOne(click.Command):
+    """`diff --exit-code` gives exit code 2 a meaning (differences), so usage errors exit 1."""
+
+    def parse_args(self, ctx, args):
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            exc.exit_code = 1
+            raise
+
+
+@cli.command(cls=_UsageErrorsExitOne)
+@click.argument("mappings", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--against", type=click.Path(dir_okay=False),
+              help="The existing convex/schema.ts (default: an empty schema).")
+@click.option("--exit-code", is_flag=True, help="Exit 0 with no differences, 2 with differences, 1 on any error.")
+@json_option
+@library_errors
+def diff(mappings, against, exit_code, as_json):
+    """Compare what `generate` would write for MAPPINGS with an existing schema.ts.
+
+    Per table: tables, fields (old and new validator), optional-ness and indexes added,
+    removed or changed; what would break existing data or app code is marked BREAKING. Also
+    lists the Dexie features that do not carry over (primary and unique keys, multiEntry
+    indexes, .upgrade() code) and how the plan handles each.
+    """
+    result = commands.diff_schema(list(mappings), against)
+    if as_json:
+        print_json(result.to_json())
+    else:
+        click.echo(format_text(result, ", ".join(mappings)))
+    if exit_code and result.differs:
+        click.get_current_context().exit(2)
 
 
 def _print_summary(summary) -> None:

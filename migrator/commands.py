@@ -14,6 +14,10 @@ from pathlib import Path
 from typing import Callable
 
 from .declarations import DeclaredDatabase, read_declarations
+from .diff.against import existing_schema, planned_schema, schema_diff
+from .diff.compare import SchemaDiff
+from .diff.merge import merge_schema
+from .diff.schema_reader import SchemaReadError
 from .dumps import open_dump
 from .dumps.profile import DumpProfile, profile_dump
 from .errors import MigratorError
@@ -162,23 +166,50 @@ class GenerateResult:
     module_path: Path
     plans: list[DatabasePlan]
     written: list[Path]
+    schema_diff: SchemaDiff | None = None   # the existing schema.ts against the plan
+    diff_problem: str | None = None         # why there is no diff (--force over an unreadable schema.ts)
 
 
 class HandWrittenSchema(MigratorError):
-    def __init__(self, path: Path):
-        self.path = path
+    def __init__(self, path: Path, diff: SchemaDiff | None = None):
+        self.path, self.diff = path, diff
         super().__init__(f"{path} was not written by dexie-convex; not overwriting it",
-                         "review the differences (`dexie-convex diff`, coming), then pass --force to replace it")
+                         f"review the differences (`dexie-convex diff MAPPING... --against {path}`), then pass "
+                         "--merge to keep your other tables and replace or add the mapped ones, or --force to "
+                         "replace the file" if path.name == "schema.ts" else "pass --force to replace it")
 
 
-def generate_convex(mappings: list[str | Path], out_dir: str | Path = "convex", *, force: bool = False) -> GenerateResult:
-    """Write `<out_dir>/schema.ts` and the import module `<out_dir>/dexieImport.ts`."""
+def generate_convex(mappings: list[str | Path], out_dir: str | Path = "convex", *, force: bool = False,
+                    merge: bool = False) -> GenerateResult:
+    """Write `<out_dir>/schema.ts` and the import module `<out_dir>/dexieImport.ts`.
+
+    An existing schema.ts is diffed against the plan. One this tool did not write is replaced
+    only with `force`, or merged with `merge` (the user's other tables kept as written).
+    """
+    if force and merge:
+        raise MigratorError("--force and --merge exclude each other",
+                            "--merge keeps your other tables in schema.ts, --force replaces the whole file")
     plans = [load_mapping(m) for m in mappings]
     out = Path(out_dir)
-    files = {out / "schema.ts": render_schema(plans, [str(m) for m in mappings]),
+    schema_path = out / "schema.ts"
+    files = {schema_path: render_schema(plans, [str(m) for m in mappings]),
              out / f"{MODULE}.ts": render_import_module(plans)}
+    found, problem = None, None
+    if schema_path.exists():
+        planned = planned_schema(files[schema_path])
+        try:
+            existing = existing_schema(schema_path)
+            found = schema_diff(plans, mappings, planned, existing)
+        except SchemaReadError as exc:
+            if not force:
+                raise
+            problem = str(exc)
+        if merge and not is_generated(schema_path):
+            files[schema_path] = merge_schema(existing, planned)
+        elif not force and not is_generated(schema_path):
+            raise HandWrittenSchema(schema_path, found)
     for path in files:
-        if path.exists() and not force and not is_generated(path):
+        if path.exists() and not force and not is_generated(path) and not (merge and path == schema_path):
             raise HandWrittenSchema(path)
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -186,8 +217,17 @@ def generate_convex(mappings: list[str | Path], out_dir: str | Path = "convex", 
         if not path.exists() or path.read_text(encoding="utf-8") != text:
             path.write_text(text, encoding="utf-8")
             written.append(path)
-    return GenerateResult(schema_path=out / "schema.ts", module_path=out / f"{MODULE}.ts", plans=plans,
-                          written=written)
+    return GenerateResult(schema_path=schema_path, module_path=out / f"{MODULE}.ts", plans=plans,
+                          written=written, schema_diff=found, diff_problem=problem)
+
+
+# -- diff --------------------------------------------------------------------------------------
+def diff_schema(mappings: list[str | Path], against: str | Path | None = None) -> SchemaDiff:
+    """Compare what `generate` would write for the mappings with an existing schema.ts
+    (None: an empty schema)."""
+    plans = [load_mapping(m) for m in mappings]
+    planned = planned_schema(render_schema(plans, [str(m) for m in mappings]))
+    return schema_diff(plans, mappings, planned, existing_schema(against))
 
 
 # -- import ------------------------------------------------------------------------------------

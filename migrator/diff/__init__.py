@@ -1,0 +1,1 @@
+"""Compare what a plan would generate with an existing `convex/schema.ts`, and merge into it."""
