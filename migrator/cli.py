@@ -43,6 +43,7 @@ def cli():
     generate  write convex/schema.ts and convex/dexieImport.ts from mapping files
     diff      compare what generate would write with an existing convex/schema.ts
     import    import dumps through the generated mutation (resumable, exactly once)
+    verify    check fixtures against expected results, or a deployment against its dumps
     """
 
 
@@ -268,6 +269,47 @@ def import_(mapping, dumps, url, deploy_key, insecure, concurrency, batch_size, 
         raise click.ClickException(f"stopped: {summary.stopped}")
     if summary.rejected_total and (max_errors is None or summary.rejected_total > max_errors):
         raise click.ClickException(f"{summary.rejected_total} rows rejected: see {summary.rejects_path}")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--local", is_flag=True, help="Also import each fixture into the local endpoint and compare what it holds.")
+@click.option("--update", is_flag=True, help="Rewrite each fixture's expected/ from the current results first "
+                                              "(after a deliberate change; review the diff before committing).")
+@click.option("--url", help="Verify this deployment after an import instead: PATHS are MAPPING DUMP...")
+@click.option("--deploy-key", help="With --url: deploy/admin key (else CONVEX_DEPLOY_KEY or CONVEX_SELF_HOSTED_ADMIN_KEY).")
+@click.option("--insecure", is_flag=True, help="With --url: allow plain http:// to a host other than localhost.")
+@json_option
+@library_errors
+def verify(paths, local, update, url, deploy_key, insecure, as_json):
+    """Check fixtures against their expected results, or a deployment against its dumps.
+
+    \b
+    dexie-convex verify FIXTURE_DIR...              plan, generate, dry-run (--local: import) and compare
+    dexie-convex verify --url URL MAPPING DUMP...   per table: counts, original keys, rows
+
+    \b
+    A fixture directory holds dump.json (or dump-*.json, dumps/*.json), optionally src/ (the
+    Dexie declarations) and mapping.json5 or mappings/*.json5, and expected/ (plan.json,
+    schema.ts, content.json) written by --update. A folder of fixtures stands for all of them.
+    Every drift is printed with its fixture, table and original key. Exit code 1 on any drift.
+    """
+    if url:
+        if update or local:
+            raise click.UsageError("--update and --local are for fixture directories, not with --url")
+        if len(paths) < 2:
+            raise click.UsageError("with --url, give MAPPING DUMP...")
+        reports = [commands.verify_deployment(paths[0], list(paths[1:]), url=url, deploy_key=deploy_key,
+                                              insecure=insecure)]
+    else:
+        reports = commands.verify_fixtures(list(paths), local=local, update=update)
+    if as_json:
+        print_json({"ok": all(r.ok for r in reports), "reports": [r.to_json() for r in reports]})
+    else:
+        from .verify.report import format_report
+        click.echo(format_report(reports))
+    if not all(r.ok for r in reports):
+        sys.exit(1)
 
 
 def main() -> None:

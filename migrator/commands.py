@@ -282,3 +282,22 @@ def import_dumps(mapping: str | Path, dumps: list[str | Path], options: ImportOp
         result = go(dep, f"the local Convex endpoint ({dep.url})")
     result.local_contents = contents
     return result
+
+
+# -- verify ------------------------------------------------------------------------------------
+# Imported inside the functions: the verify package runs the commands above (plan, import).
+def verify_fixtures(paths: list[str | Path], *, local: bool = False, update: bool = False) -> list:
+    """Plan, generate and dry-run each fixture (with `local`, import it too); compare with its `expected/`.
+
+    Returns one `verify.run.VerifyReport` per fixture; `update` rewrites `expected/` first.
+    """
+    from .verify.fixture_dir import find_fixtures
+    from .verify.run import verify_fixture
+    return [verify_fixture(f, local=local, update=update) for f in find_fixtures(paths)]
+
+
+def verify_deployment(mapping: str | Path, dumps: list[str | Path], *, url: str | None,
+                      deploy_key: str | None = None, insecure: bool = False):
+    """A deployment after an import: per table counts, original-key checksum and rows against the dumps."""
+    from .verify.run import verify_deployment as check
+    return check(mapping, dumps, url=url, deploy_key=deploy_key, insecure=insecure)

@@ -1,0 +1,187 @@
+"""What a table holds, per original key, in a form that is the same however it was reached.
+
+Two sides meet here. From the dump: each row through the real transform path
+(`transform_row`, as the importer runs it). From a deployment or the local endpoint: the
+documents as Convex-encoded JSON. Both become one canonical form per row: the Convex-encoded
+document without system fields (every JSON number a float, as Convex means it), references
+back as the original keys they were written from, file-storage ids as the sha256 of the file,
+plus the row's multiEntry side-table values. Its digest is stable across runs and machines.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import orjson
+
+from ..dumps import open_dump
+from ..errors import MigratorError
+from ..generate.schema_ts import FILES_TABLE, uses_file_storage
+from ..importer.rejects import jsonable
+from ..plan.model import DatabasePlan, TablePlan
+from ..plan.validators import Validator
+from ..sinks.wire import encode
+from ..transform.rows import row_key, transform_row
+from ..transform.values import BlobToStore, Converter
+
+SYSTEM_FIELDS = ("_id", "_creationTime")
+STORAGE_ID = Validator.id("_storage")
+
+
+def canonical(value: Any) -> Any:
+    """Convex-encoded JSON with every plain number a float (JSON text cannot tell 1 from 1.0)."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, list):
+        return [canonical(v) for v in value]
+    return {k: canonical(v) for k, v in value.items()}
+
+
+def key_label(key: Any) -> str:
+    """A stored key as a short readable text: `5`, `"abc"`, `{"$bytes":"AQI="}`."""
+    if isinstance(key, float) and key.is_integer() and abs(key) < 2**53:
+        return str(int(key))
+    return orjson.dumps(key, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def original_key_label(key: Any) -> str:
+    """A Dexie key as the rejects file writes it (rejected rows have no stored key)."""
+    return orjson.dumps(jsonable(key), option=orjson.OPT_SORT_KEYS).decode()
+
+
+def digest(data: bytes | str) -> str:
+    return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()[:16]
+
+
+def storage_marker(sha256: str) -> dict:
+    return {"$storage": sha256}
+
+
+@dataclass
+class TableContent:
+    """One Convex table: key label -> digest of the row's canonical form; rejected rows apart."""
+
+    rows: dict[str, str] = field(default_factory=dict)
+    rejected: dict[str, str] = field(default_factory=dict)     # original key label -> reason
+    stored_keys: dict[str, str] = field(default_factory=dict)  # original key label -> row label (from a dump)
+
+    def reject(self, original: str, reason: str) -> None:
+        """A row refused later on the way (by the dry run): rejected, not stored."""
+        if original not in self.rejected:
+            self.rows.pop(self.stored_keys.get(original, ""), None)
+            self.rejected[original] = reason
+
+    def keys_checksum(self) -> str:
+        return digest("\n".join(sorted(self.rows)))
+
+    def checksum(self) -> str:
+        return digest("\n".join(f"{k}\t{d}" for k, d in sorted(self.rows.items())))
+
+    def to_json(self) -> dict:
+        return {"count": len(self.rows), "keysChecksum": self.keys_checksum(), "checksum": self.checksum(),
+                "rows": dict(sorted(self.rows.items())), "rejected": dict(sorted(self.rejected.items()))}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "TableContent":
+        return cls(rows=dict(data.get("rows", {})), rejected=dict(data.get("rejected", {})))
+
+
+def _row_digest(doc: dict, sides: dict[str, list]) -> str:
+    form = {"doc": doc, "sides": {t: v for t, v in sides.items() if v}}
+    return digest(orjson.dumps(form, option=orjson.OPT_SORT_KEYS))
+
+
+def _key_field(table: TablePlan) -> str:
+    if table.key is None:
+        raise MigratorError(f"table {table.source!r} has no key in the mapping", "give it a `key` (re-run plan)")
+    return table.key.field
+
+
+# -- from the dump -----------------------------------------------------------------------------
+def dump_content(plan: DatabasePlan, dumps: Iterable[str | Path]) -> dict[str, TableContent]:
+    """Per Convex table, what importing these dumps with this plan must leave behind."""
+    by_source = {t.source: t for t in plan.tables}
+    converter = Converter(dates=plan.options.dates)
+    tables = {t.table: TableContent() for t in plan.mapped_tables()}
+    for path in dumps:
+        with open_dump(path) as dump:
+            for row in dump.rows():
+                table = by_source.get(row.table)
+                if table is None:
+                    raise MigratorError(f"{path}: table {row.table!r} is not in the mapping of {plan.database!r}",
+                                        "re-run `dexie-convex plan` with this dump, or add the table with `skip: true`")
+                if table.skip:
+                    continue
+                key = row_key(row.key, row.index)
+                content = tables[table.table]
+                try:
+                    converted = transform_row(table, key, row.value, converter)
+                    doc = {name: storage_marker(hashlib.sha256(v.data).hexdigest()) if isinstance(v, BlobToStore) else v
+                           for name, v in converted.document.items()}
+                    doc, sides = canonical(encode(doc)), canonical(encode(converted.side_rows))
+                except ValueError as exc:      # ValueRejected, or a value the wire cannot carry: the importer rejects it
+                    content.rejected[original_key_label(key)] = str(exc)
+                    continue
+                label = key_label(doc[_key_field(table)])
+                content.rejected.pop(original_key_label(key), None)
+                content.stored_keys[original_key_label(key)] = label
+                content.rows[label] = _row_digest(doc, sides)     # a later row with the same key wins, as upserts do
+    return tables
+
+
+# -- from stored documents -----------------------------------------------------------------------
+def stored_content(plan: DatabasePlan, documents: dict[str, list[dict]]) -> dict[str, TableContent]:
+    """Per Convex table, the canonical rows of documents read back (Convex-encoded JSON, with `_id`).
+
+    `documents` holds every mapped table, its side tables and the file registry table.
+    """
+    key_by_id: dict[str, Any] = {}
+    for t in plan.mapped_tables():
+        for doc in documents.get(t.table, []):
+            key_by_id[doc["_id"]] = canonical(doc.get(_key_field(t)))
+    file_by_id = {row["storageId"]: row["sha256"] for row in documents.get(FILES_TABLE, [])}
+    sides_by_owner: dict[str, dict[str, list]] = {}
+    for _, multi in plan.side_tables():
+        for row in documents.get(multi.table, []):
+            sides_by_owner.setdefault(row["owner"], {}).setdefault(multi.table, []).append(canonical(row["value"]))
+    tables = {}
+    for t in plan.mapped_tables():
+        storage = {f.name for f in t.fields if f.validator.required == STORAGE_ID}
+        refs = {f.name for f in t.fields if f.references}
+        content = tables[t.table] = TableContent()
+        for stored in documents.get(t.table, []):
+            doc = {}
+            for name, value in stored.items():
+                if name in SYSTEM_FIELDS or name == plan.options.owner_field:
+                    continue
+                if name in storage and isinstance(value, str):
+                    value = storage_marker(file_by_id.get(value, f"(storage id {value} not in {FILES_TABLE})"))
+                elif name in refs:
+                    value = [key_by_id.get(v, v) for v in value] if isinstance(value, list) else key_by_id.get(value, value)
+                doc[name] = canonical(value)
+            content.rows[key_label(doc.get(_key_field(t)))] = _row_digest(doc, sides_by_owner.get(stored["_id"], {}))
+    return tables
+
+
+def documents_of_tables(plan: DatabasePlan) -> list[str]:
+    """The tables `stored_content` reads: mapped tables, side tables and the file registry (if used)."""
+    return ([t.table for t in plan.mapped_tables()] + [m.table for _, m in plan.side_tables()]
+            + ([FILES_TABLE] if uses_file_storage([plan]) else []))
+
+
+def read_rejects(path: Path | None) -> dict[str, dict[str, str]]:
+    """An import's rejects file as Convex table -> original key label -> reason."""
+    rejected: dict[str, dict[str, str]] = {}
+    if path is None or not path.exists():
+        return rejected
+    with path.open("rb") as f:
+        for line in f:
+            entry = orjson.loads(line)
+            key = orjson.dumps(entry["key"], option=orjson.OPT_SORT_KEYS).decode()
+            rejected.setdefault(entry["table"], {})[key] = entry["reason"]
+    return rejected

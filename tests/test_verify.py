@@ -1,0 +1,218 @@
+"""`dexie-convex verify`: the project's fixtures verify clean (the CI check), and every kind of
+drift (mapping, dump value, dropped row, value in a deployment, dry-run rejection) is reported
+naming the fixture, the table and the key, with exit code 1.
+
+Expectations in these tests come from the dump files read as plain JSON (row counts, keys,
+which row was edited), not from the code under test.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from migrator import commands
+from migrator.cli import cli
+from migrator.importer.run import ImportOptions
+from migrator.sinks.local_endpoint import local_endpoint
+
+ROOT = Path(__file__).resolve().parent.parent
+APPS = ROOT / "fixtures" / "apps"
+
+
+def run_verify(*args: str):
+    return CliRunner().invoke(cli, ["verify", *args], catch_exceptions=False)
+
+
+def raw_tables(dump: Path) -> dict[str, list]:
+    """Dexie table -> its rows, straight from the dexie-export-import JSON."""
+    data = json.loads(dump.read_text())["data"]
+    return {t["tableName"]: t["rows"] for t in data["data"]}
+
+
+def edit_dump(dump: Path, table: str, edit) -> None:
+    """Rewrite one table's rows of a dexie-export-import file (edit(rows) changes them in place)."""
+    data = json.loads(dump.read_text())
+    for t in data["data"]["data"]:
+        if t["tableName"] == table:
+            edit(t["rows"])
+    for t in data["data"]["tables"]:
+        if t["name"] == table:
+            t["rowCount"] = next(len(d["rows"]) for d in data["data"]["data"] if d["tableName"] == table)
+    dump.write_text(json.dumps(data))
+
+
+def rename_todo_item_title(mapping: Path) -> None:
+    """Edit a todo-js mapping file as a user would: the Convex name of todoItems.title becomes `label`."""
+    head, sep, items = mapping.read_text().partition('"todoItems": {')
+    assert sep and items.count('"name": "title"') == 1
+    mapping.write_text(head + sep + items.replace('"name": "title"', '"name": "label"'))
+
+
+@pytest.fixture
+def todo(tmp_path: Path) -> Path:
+    """A copy of the todo-js fixture, expectations included."""
+    return Path(shutil.copytree(APPS / "todo-js", tmp_path / "todo-js"))
+
+
+def drifts_of(result) -> list[dict]:
+    assert result.exit_code == 1, result.output
+    return [d for r in json.loads(result.output)["reports"] for d in r["drifts"]]
+
+
+# -- the project's own fixtures (what CI runs) ---------------------------------------------------
+def test_project_fixtures_verify_clean():
+    result = run_verify(str(APPS))
+    assert result.exit_code == 0, result.output
+    apps = sorted(p.name for p in APPS.iterdir() if (p / "src").is_dir())
+    assert [line.split()[1].rstrip(":") for line in result.output.splitlines()[:-1] if line.startswith("ok")] == apps
+
+
+@pytest.mark.parametrize("app", sorted(p.name for p in APPS.iterdir() if (p / "src").is_dir()))
+def test_expected_counts_match_the_dump_rows(app: str):
+    """Per table: rows kept + rows rejected = rows in the dump (Dexie keys are unique per table)."""
+    plans = json.loads((APPS / app / "expected" / "plan.json").read_text())["databases"]
+    content = json.loads((APPS / app / "expected" / "content.json").read_text())["databases"]
+    for dump in sorted((APPS / app).glob("dump*.json")):
+        database = json.loads(dump.read_text())["data"]["databaseName"]
+        convex_name = {t["source"]: t["table"] for t in plans[database]["tables"] if "sideTableOf" not in t}
+        for source, rows in raw_tables(dump).items():
+            table = content[database][convex_name[source]]
+            assert table["count"] == len(table["rows"])
+            assert table["count"] + len(table["rejected"]) == len(rows), f"{app} {source}"
+
+
+def test_expected_keys_are_the_dump_keys():
+    rows = raw_tables(APPS / "todo-js" / "dump.json")["todoItems"]
+    content = json.loads((APPS / "todo-js" / "expected" / "content.json").read_text())["databases"]["TodoDB"]
+    assert set(content["todoItems"]["rows"]) == {str(r["id"]) for r in rows}
+
+
+@pytest.mark.parametrize("app", ["crm-class-ts", "media-blobs", "multi-db"])
+def test_project_fixtures_verify_clean_in_the_local_endpoint(app: str, node_available):
+    """Blobs in file storage, two databases, the CRM app: what the local endpoint holds matches."""
+    result = run_verify(str(APPS / app), "--local", "--json")
+    assert result.exit_code == 0, result.output
+    report, = json.loads(result.output)["reports"]
+    assert report["stages"] == ["plan", "generate", "dry-run", "local"]
+
+
+# -- drift in a fixture ----------------------------------------------------------------------------
+def test_changed_dump_value_names_fixture_table_and_key(todo: Path):
+    edit_dump(todo / "dump.json", "todoItems", lambda rows: rows[0].update(title="Buy oat milk"))
+    assert raw_tables(todo / "dump.json")["todoItems"][0]["id"] == 1
+    drifts = drifts_of(run_verify(str(todo), "--json"))
+    assert {(d["fixture"], d["stage"], d["table"], d["key"], d["what"]) for d in drifts} == {
+        ("todo-js", "content", "todoItems", "1", "changed value")}
+    assert "todo-js: content TodoDB.todoItems key 1: changed value" in drifts[0]["message"]
+
+
+def test_dropped_row_names_fixture_table_and_key(todo: Path):
+    edit_dump(todo / "dump.json", "todoItems", lambda rows: rows.remove(next(r for r in rows if r["id"] == 5)))
+    result = run_verify(str(todo))
+    assert result.exit_code == 1
+    assert "todo-js: content TodoDB.todoItems key 5: row missing" in result.output
+    assert "todo-js: content TodoDB.todoItems: row count differs (expected 30, got 29)" in result.output
+    assert result.output.splitlines()[0].startswith("FAIL todo-js")
+
+
+def test_added_row_is_an_unexpected_row(todo: Path):
+    edit_dump(todo / "dump.json", "todoLists",
+              lambda rows: rows.append({**rows[0], "id": 99, "title": "New list"}))
+    drifts = drifts_of(run_verify(str(todo), "--json"))
+    assert ("todoLists", "99", "unexpected row") in {(d["table"], d["key"], d["what"]) for d in drifts}
+
+
+def test_changed_mapping_names_fixture_table_and_entry(todo: Path):
+    """A reviewed mapping file in the fixture is the plan; an edit to it is a drift of plan and content."""
+    planned = commands.plan_mappings([todo / "src"], [todo / "dump.json"], todo / "mappings")
+    assert run_verify(str(todo), "--update").exit_code == 0          # the mapping file's plan is the baseline
+    assert run_verify(str(todo)).exit_code == 0
+    mapping = planned.writes[0].path
+    rename_todo_item_title(mapping)
+    drifts = drifts_of(run_verify(str(todo), "--json"))
+    plan_drifts = {(d["table"], d["key"]) for d in drifts if d["stage"] == "plan"}
+    assert ("todoItems", "fields[label].name") in plan_drifts and ("todoItems", "fields[title].name") in plan_drifts
+    assert {t for t, _ in plan_drifts} == {"todoItems"}
+    changed = {(d["table"], d["key"]) for d in drifts if d["stage"] == "content" and d["what"] == "changed value"}
+    assert changed == {("todoItems", str(r["id"])) for r in raw_tables(todo / "dump.json")["todoItems"]}
+    assert any(d["stage"] == "schema" and d["table"] == "todoItems" for d in drifts)
+    assert any(d["message"].startswith("todo-js: content TodoDB.todoItems key 1: changed value") for d in drifts)
+
+
+def test_dry_run_rejection_is_a_drift_when_none_is_expected(todo: Path):
+    """A 1.1 MB title transforms fine but is over Convex's 1 MiB document limit: the dry run refuses it."""
+    edit_dump(todo / "dump.json", "todoItems", lambda rows: rows[2].update(title="x" * 1_100_000))
+    drifts = drifts_of(run_verify(str(todo), "--json"))
+    rejected = [d for d in drifts if d["what"].startswith("rejected")]
+    assert [(d["fixture"], d["table"], d["key"]) for d in rejected] == [("todo-js", "todoItems", "3")]
+    assert "(dry run)" in rejected[0]["what"]
+
+
+def test_update_rewrites_only_what_changed_then_verifies_clean(todo: Path):
+    before = json.loads((todo / "expected" / "content.json").read_text())["databases"]["TodoDB"]
+    edit_dump(todo / "dump.json", "todoItems", lambda rows: rows[0].update(title="Buy oat milk"))
+    result = run_verify(str(todo), "--update")
+    assert result.exit_code == 0, result.output
+    assert f"updated {todo / 'expected' / 'content.json'}" in result.output
+    assert "plan.json" not in result.output and "schema.ts" not in result.output
+    after = json.loads((todo / "expected" / "content.json").read_text())["databases"]["TodoDB"]
+    changed = {k for k in before["todoItems"]["rows"] if before["todoItems"]["rows"][k] != after["todoItems"]["rows"][k]}
+    assert changed == {"1"} and before["todoLists"] == after["todoLists"]
+    assert run_verify(str(todo)).exit_code == 0
+
+
+def test_missing_expectations_are_a_drift(todo: Path):
+    shutil.rmtree(todo / "expected")
+    result = run_verify(str(todo))
+    assert result.exit_code == 1 and "--update" in result.output
+
+
+def test_local_import_drift_names_the_key(todo: Path, node_available):
+    """A dropped row seen by both the dump check and the local endpoint's contents."""
+    edit_dump(todo / "dump.json", "todoItems", lambda rows: rows.remove(next(r for r in rows if r["id"] == 7)))
+    drifts = drifts_of(run_verify(str(todo), "--local", "--json"))
+    assert {(d["stage"], d["table"], d["key"], d["what"]) for d in drifts if d["key"]} == {
+        ("content", "todoItems", "7", "row missing"), ("local", "todoItems", "7", "row missing")}
+
+
+# -- a deployment after an import -----------------------------------------------------------------
+def test_verify_url_checks_counts_keys_and_values(tmp_path: Path, node_available):
+    app = APPS / "todo-js"
+    mapping = commands.plan_mappings([app / "src"], [app / "dump.json"], tmp_path / "mappings").writes[0].path
+    imported = tmp_path / "imported.json"
+    shutil.copy(app / "dump.json", imported)
+    edit_dump(imported, "todoItems", lambda rows: (rows.remove(next(r for r in rows if r["id"] == 5)),
+                                                   rows[0].update(done=not rows[0]["done"])))
+    commands.generate_convex([mapping], tmp_path / "convex")
+    with local_endpoint(tmp_path / "convex") as dep:
+        key = dep.key.reveal()
+        commands.import_dumps(mapping, [imported], ImportOptions(state_dir=tmp_path / "state", progress=False),
+                              url=dep.url, deploy_key=key)
+        clean = run_verify("--url", dep.url, "--deploy-key", key, str(mapping), str(imported))
+        drift = run_verify("--url", dep.url, "--deploy-key", key, "--json", str(mapping), str(app / "dump.json"))
+    assert clean.exit_code == 0, clean.output
+    assert "TodoDB.json5: deployment" in clean.output or clean.output.startswith("ok")
+    drifts = drifts_of(drift)
+    assert {(d["table"], d["key"], d["what"]) for d in drifts} == {
+        ("todoItems", "5", "row missing"), ("todoItems", "1", "changed value"),
+        ("todoItems", None, "row count differs"), ("todoItems", None, "checksum of original keys differs")}
+    report, = json.loads(drift.output)["reports"]
+    assert report["counts"]["TodoDB"] == {"todoLists": 3, "todoItems": 29}
+    assert key not in clean.output and key not in drift.output
+
+
+def test_verify_url_refuses_a_module_from_another_plan(tmp_path: Path, node_available):
+    app = APPS / "todo-js"
+    mapping = commands.plan_mappings([app / "src"], [app / "dump.json"], tmp_path / "mappings").writes[0].path
+    commands.generate_convex([mapping], tmp_path / "convex")
+    rename_todo_item_title(mapping)
+    with local_endpoint(tmp_path / "convex") as dep:
+        result = CliRunner().invoke(cli, ["verify", "--url", dep.url, "--deploy-key", dep.key.reveal(),
+                                          str(mapping), str(app / "dump.json")])
+    assert result.exit_code == 1 and "generated from another plan" in result.output
