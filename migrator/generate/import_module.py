@@ -28,7 +28,8 @@ def import_spec(plans: list[DatabasePlan]) -> dict:
                 target = by_source.get(f.references) if f.references else None
                 if target is not None and target.key:
                     refs[f.name] = {"table": target.table, "keyField": target.key.field, "keyIndex": target.key.index,
-                                    "many": f.validator.required.kind == "array"}
+                                    "many": f.validator.required.kind == "array",
+                                    "optional": f.validator.is_optional}
             tables[t.table] = {
                 "database": plan.database,
                 "source": t.source,
@@ -72,7 +73,7 @@ type TableSpec = {
   keyField: string | null;
   keyIndex: string | null;
   unique: { index: string; fields: string[] }[];
-  refs: Record<string, { table: string; keyField: string; keyIndex: string; many: boolean }>;
+  refs: Record<string, { table: string; keyField: string; keyIndex: string; many: boolean; optional: boolean }>;
   sides: { table: string; field: string }[];
   storageFields: string[];
 };
@@ -118,6 +119,7 @@ function withoutSystemFields(doc: any) {
 
 type Outcome =
   | { status: "inserted" | "updated" | "unchanged"; id: string; deferred?: string[] }
+  | { status: "deferred"; deferred: string[] }   // a required reference is not there yet: nothing written
   | { status: "failed"; reason: string };
 
 async function findByKey(ctx: any, table: string, index: string, field: string, key: any, owner?: OwnerScope) {
@@ -169,15 +171,58 @@ async function checkUnique(ctx: any, table: string, spec: TableSpec, doc: any, s
   }
 }
 
+/** Make the side rows of one document match `sides`; true when anything changed. */
 async function syncSides(ctx: any, spec: TableSpec, ownerId: string, sides: Record<string, any[]> | undefined) {
+  let changed = false;
   for (const side of spec.sides) {
     const wanted: any[] = (sides && sides[side.table]) || [];
     const existing = await ctx.db.query(side.table).withIndex("by_owner", (q: any) => q.eq("owner", ownerId)).collect();
     const same = existing.length === wanted.length && existing.every((row: any, i: number) => sameValue(row.value, wanted[i]));
     if (same) continue;
+    changed = true;
     for (const row of existing) await ctx.db.delete(row._id);
     for (const value of wanted) await ctx.db.insert(side.table, { owner: ownerId, value });
   }
+  return changed;
+}
+
+/** Thrown after a row's document was written: the whole mutation must fail so Convex rolls the row back. */
+class RowWriteAborted extends Error {}
+
+/**
+ * Upsert one row. Every check (references, key lookup, unique indexes) runs before the first
+ * write, and a failure there leaves nothing behind. The document write itself either happens
+ * or not. A failure after it (its side rows) cannot be undone row by row, so it fails the whole
+ * mutation: Convex rolls every write of the batch back and the client re-sends the batch in
+ * halves, down to this row alone, whose failure then leaves no trace either.
+ */
+async function upsertRow(ctx: any, table: string, spec: TableSpec, row: { doc: any; sides?: any },
+                         defer: boolean, owner?: OwnerScope): Promise<Outcome> {
+  const doc = { ...row.doc };
+  if (owner) doc[owner.field] = owner.value;
+  const deferred = await resolveRefs(ctx, spec, doc, defer, owner);
+  if (deferred.some((field) => !spec.refs[field].optional)) return { status: "deferred", deferred };
+  const existing = await findByKey(ctx, table, spec.keyIndex!, spec.keyField!, doc[spec.keyField!], owner);
+  if (existing !== null && deferred.length > 0) {
+    for (const field of deferred) if (existing[field] !== undefined) doc[field] = existing[field];
+  }
+  await checkUnique(ctx, table, spec, doc, existing ? existing._id : null);
+  let outcome: { status: "inserted" | "updated" | "unchanged"; id: string; deferred?: string[] };
+  if (existing === null) {
+    outcome = { status: "inserted", id: await ctx.db.insert(table as any, doc) };
+  } else if (sameValue(withoutSystemFields(existing), doc)) {
+    outcome = { status: "unchanged", id: existing._id };
+  } else {
+    await ctx.db.replace(existing._id, doc);
+    outcome = { status: "updated", id: existing._id };
+  }
+  try {
+    if ((await syncSides(ctx, spec, outcome.id, row.sides)) && outcome.status === "unchanged") outcome.status = "updated";
+  } catch (error: any) {
+    throw new RowWriteAborted(`side rows: ${String(error?.message ?? error)}`);
+  }
+  if (deferred.length > 0) outcome.deferred = deferred;
+  return outcome;
 }
 
 /** Upsert a batch of documents by their original Dexie key; one outcome per document. */
@@ -196,28 +241,9 @@ export const upsertBatch = internalMutation({
     const outcomes: Outcome[] = [];
     for (const row of args.rows) {
       try {
-        const doc = { ...row.doc };
-        if (args.owner) doc[args.owner.field] = args.owner.value;
-        const deferred = await resolveRefs(ctx, spec, doc, args.deferRefs ?? false, args.owner);
-        const existing = await findByKey(ctx, args.table, spec.keyIndex, spec.keyField, doc[spec.keyField], args.owner);
-        if (existing !== null && deferred.length > 0) {
-          for (const field of deferred) if (existing[field] !== undefined) doc[field] = existing[field];
-        }
-        await checkUnique(ctx, args.table, spec, doc, existing ? existing._id : null);
-        let outcome: Outcome;
-        if (existing === null) {
-          const id = await ctx.db.insert(args.table as any, doc);
-          outcome = { status: "inserted", id };
-        } else if (sameValue(withoutSystemFields(existing), doc)) {
-          outcome = { status: "unchanged", id: existing._id };
-        } else {
-          await ctx.db.replace(existing._id, doc);
-          outcome = { status: "updated", id: existing._id };
-        }
-        await syncSides(ctx, spec, outcome.id, row.sides);
-        if (deferred.length > 0) outcome.deferred = deferred;
-        outcomes.push(outcome);
+        outcomes.push(await upsertRow(ctx, args.table, spec, row, args.deferRefs ?? false, args.owner));
       } catch (error: any) {
+        if (error instanceof RowWriteAborted) throw error;
         outcomes.push({ status: "failed", reason: String(error?.message ?? error) });
       }
     }

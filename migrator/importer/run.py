@@ -1,10 +1,12 @@
 """Run an import: dump rows -> transform -> batches -> the generated upsert mutation.
 
 Exactly once comes from the deployment side (upserts by original key through the key
-index); resumability from the checkpoint (a contiguous prefix of acknowledged rows per
-dump and table); "nothing lost" from the rejects file and the summary that counts it.
-References to rows not imported yet are deferred (the row is written without them and
-re-sent in a second pass), which also settles reference cycles.
+index); resumability from the checkpoint (the acknowledged batches per dump and table);
+"nothing lost" from the rejects file and the summary that counts it. References to rows
+not imported yet are deferred: a row is written without an optional one (which also
+settles reference cycles), and not written at all while a required one is missing; either
+way it is sent again in rounds after the first pass, until a round resolves nothing more
+and a last one rejects what is left (dangling references).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from ..sinks.convex_http import ConvexCallError, ConvexClient, ConvexFunctionErr
 from ..sinks.wire import decode, encode
 from ..transform.rows import ConvexRow, transform_row
 from ..transform.values import BlobToStore, Converter, ValueRejected
-from .checkpoint import Checkpoint
+from .checkpoint import Checkpoint, TableProgress
 from .rejects import RejectsFile
 
 MiB = 1024 * 1024
@@ -53,7 +55,16 @@ class ImportOptions:
 
 @dataclass
 class ImportSummary:
+    """What this run did, per Convex table: each row is counted once, as inserted, updated,
+    unchanged or rejected, in the run whose write (or rejection) settles it; `deferred` and
+    `resolved` count rows sent again for their references. A whole run therefore has
+    read = inserted + updated + unchanged + rejected; a resumed one may settle rows an earlier
+    run read (rows waiting for a reference when it died), and skips acknowledged rows.
+    `totals` and `rejected_total` are cumulative over every run of the checkpoint: every dump
+    row once (a row re-sent after a crash counts as `unchanged` if its first write landed)."""
+
     tables: dict[str, Counter] = field(default_factory=dict)
+    totals: dict[str, Counter] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     rejects_path: Path | None = None
     rejected_total: int = 0                # over every run of this checkpoint
@@ -65,6 +76,8 @@ class ImportSummary:
         return {"tables": {t: {**{k: c[k] for k in COUNT_KEYS}, "seconds": round(self.seconds.get(t, 0.0), 3)}
                            for t, c in self.tables.items()},
                 "rejectsFile": str(self.rejects_path) if self.rejected_total else None,
+                "totals": {t: {k: c[k] for k in COUNT_KEYS if k not in ("read", "skipped")}
+                           for t, c in self.totals.items()},
                 "rejectedTotal": self.rejected_total, "requests": self.requests, "retries": self.retries,
                 "stopped": self.stopped}
 
@@ -86,6 +99,7 @@ class _Pending:
     row: ConvexRow
     size: int
     blobs: int = 0
+    written: bool = False      # an earlier pass wrote it (without a deferred reference) and counted it
 
 
 @dataclass
@@ -96,7 +110,7 @@ class _Batch:
     end: int
     items: list[_Pending]
     owner: str | None
-    second_pass: bool = False
+    second_pass: bool = False          # start/end are then line numbers in the deferred-rows file
     rejected: list[tuple] = field(default_factory=list)   # (dump, key, reason, row) found while converting
 
 
@@ -127,10 +141,10 @@ class Importer:
         options.state_dir.mkdir(parents=True, exist_ok=True)
         cp_path = options.state_dir / "checkpoint.json"
         if options.restart:
-            for stale in (cp_path, self._deferred_path):
-                stale.unlink(missing_ok=True)
+            cp_path.unlink(missing_ok=True)
         self.checkpoint = Checkpoint.open(cp_path, self.hash, client.deployment.url)
         self.rejects = RejectsFile(options.state_dir / "rejects.jsonl")
+        self.checkpoint.settle_files(self._state_files())
         self.summary = ImportSummary(rejects_path=self.rejects.path)
         self._blob_ids: dict[str, str] = {}
         self._lock = threading.Lock()
@@ -141,9 +155,12 @@ class Importer:
                 f"{options.owner_field!r}",
                 "set options.ownerField in the mapping, run `dexie-convex generate` and deploy, then import again")
 
-    @property
-    def _deferred_path(self) -> Path:
-        return self.options.state_dir / "deferred.jsonl"
+    def _deferred_path(self, round_: int) -> Path:
+        """Rows waiting for references, read in round `round_` (written by the pass before)."""
+        return self.options.state_dir / f"deferred-{round_}.jsonl"
+
+    def _state_files(self) -> list[Path]:
+        return [self.rejects.path, *self.options.state_dir.glob("deferred-*.jsonl")]
 
     # -- checks ------------------------------------------------------------------------------
     def check_deployment(self) -> None:
@@ -173,9 +190,9 @@ class Importer:
                 if n == 0:
                     break
             cleared[t.table] = total
-        for stale in (self.checkpoint.path, self._deferred_path):
-            stale.unlink(missing_ok=True)
         self.checkpoint = Checkpoint(path=self.checkpoint.path, plan_hash=self.hash, target=self.checkpoint.target)
+        self.checkpoint.settle_files(self._state_files())
+        self.checkpoint.save()
         return cleared
 
     # -- reading -----------------------------------------------------------------------------
@@ -202,8 +219,7 @@ class Importer:
                     continue
                 counts = self._counts(table.table)
                 self._started.setdefault(table.table, time.monotonic())
-                done_until = self.checkpoint.table(dump_id, table.table).done_until
-                if row.index < done_until:
+                if self.checkpoint.table(dump_id, table.table).is_done(row.index):
                     counts["skipped"] += 1
                     continue
                 counts["read"] += 1
@@ -263,7 +279,7 @@ class Importer:
         if ready:
             args = {"planHash": self.hash, "table": batch.table.table,
                     "rows": [{"doc": items[i].row.document, "sides": items[i].row.side_rows} for i in ready],
-                    "deferRefs": not batch.second_pass}
+                    "deferRefs": not (batch.second_pass and self.checkpoint.last_round)}
             if batch.owner is not None:
                 args["owner"] = {"field": self.options.owner_field, "value": batch.owner}
             try:
@@ -296,32 +312,38 @@ class Importer:
         rejected = list(batch.rejected)
         for item, outcome in zip(batch.items, outcomes):
             status = outcome.get("status")
-            if batch.second_pass:
-                status = "resolved" if status != "failed" else "failed"
-            elif status == "failed" and _is_deferred_failure(outcome, batch.table):
-                status, outcome = "deferred", {**outcome, "deferred": ["(the insert needs the reference)"]}
             if status == "failed":
-                rejected.append((item.dump, item.key, outcome.get("reason", "failed"), item.source))
+                reason = outcome.get("reason", "failed")
+                if item.written:
+                    reason += " (an earlier pass imported the row without this reference)"
+                rejected.append((item.dump, item.key, reason, item.source))
                 continue
-            if outcome.get("deferred") and not batch.second_pass:
+            wrote = status in ("inserted", "updated", "unchanged")
+            if wrote and not item.written:          # the first write of this row: count it once
+                counts[status] += 1
+                progress.counts[status] += 1
+                counts["blobs"] += item.blobs
+                progress.counts["blobs"] += item.blobs
+            if outcome.get("deferred"):
                 deferred_file.write(orjson.dumps({
                     "dumpId": batch.dump_id, "dump": item.dump, "table": batch.table.source, "owner": batch.owner,
                     "key": encode(item.row.key), "doc": encode(item.row.document),
-                    "sides": encode(item.row.side_rows)}) + b"\n")
-                deferred_file.flush()
-                if status != "deferred":
+                    "sides": encode(item.row.side_rows), "written": wrote or item.written}) + b"\n")
+                if not batch.second_pass:
                     counts["deferred"] += 1
                     progress.counts["deferred"] += 1
-            counts[status] += 1
-            progress.counts[status] += 1
-            counts["blobs"] += item.blobs
+            elif batch.second_pass:
+                counts["resolved"] += 1
+                progress.counts["resolved"] += 1
         for dump, key, reason, source in rejected:
             self.rejects.write(dump=dump, table=batch.table.table, key=key, reason=reason, row=source)
         counts["rejected"] += len(rejected)
         progress.counts["rejected"] += len(rejected)
-        if not batch.second_pass:
-            progress.mark(batch.start, batch.end)
+        (self.checkpoint.round_progress if batch.second_pass else progress).mark(batch.start, batch.end)
         self.summary.seconds[batch.table.table] = time.monotonic() - self._started.setdefault(batch.table.table, time.monotonic())
+        deferred_file.flush()
+        self.checkpoint.note_file(Path(deferred_file.name))
+        self.checkpoint.note_file(self.rejects.path)
         self.checkpoint.save()
         if self.options.max_errors is not None and self.checkpoint.total("rejected") > self.options.max_errors:
             raise _TooManyErrors()
@@ -332,53 +354,74 @@ class Importer:
         show = self.options.progress and sys.stderr.isatty()
         progress = tqdm(desc="rows", unit="row", disable=not show, dynamic_ncols=True)
         try:
-            with self._deferred_path.open("ab") as deferred_file:
+            with self._deferred_path(self.checkpoint.round).open("ab") as deferred_file:
                 self._pump(self._first_pass(dumps, progress), deferred_file)
-            if not self.checkpoint.second_pass_done or self._deferred_path.stat().st_size:
-                self._pump(self._second_pass(), None)
-                self.checkpoint.second_pass_done = True
-                self._deferred_path.unlink(missing_ok=True)
-                self.checkpoint.save()
+            self._resolve_deferred()
         except _TooManyErrors:
             self.summary.stopped = f"more than --max-errors {self.options.max_errors} rows rejected"
         except KeyboardInterrupt:
             self.summary.stopped = "interrupted; run the same command again to resume"
-            self.checkpoint.save()
             raise ImportStopped("import interrupted", self._finish(progress),
                                 "run the same command again: it resumes where it stopped") from None
+        except ConvexCallError as exc:
+            self.summary.stopped = exc.message
+            raise ImportStopped(f"import stopped: {exc.message}", self._finish(progress),
+                                exc.remedy or "fix the cause, then run the same command again: it resumes "
+                                              "where it stopped") from None
         return self._finish(progress)
 
     def _finish(self, progress) -> ImportSummary:
         progress.close()
         self.rejects.close()
         self.summary.rejected_total = self.checkpoint.total("rejected")
+        self.summary.totals = self.checkpoint.table_totals()
         self.summary.requests, self.summary.retries = self.client.stats.requests, self.client.stats.retries
         return self.summary
 
     def _first_pass(self, dumps: list[Path], progress) -> Iterator[_Batch]:
-        self.checkpoint.second_pass_done = False
         for path in dumps:
             yield from self._batches(Path(path), progress)
 
-    def _second_pass(self) -> Iterator[_Batch]:
-        """Rows whose references were not importable yet, sent again now that all rows are in."""
-        if not self._deferred_path.exists():
-            return
-        with self._deferred_path.open("rb") as f:
+    def _resolve_deferred(self) -> None:
+        """Send deferred rows again, round after round, until none is left. A round that
+        resolves nothing is followed by a last one that does not defer: what is left then is
+        a reference to a row that does not exist, and is rejected."""
+        cp = self.checkpoint
+        while True:
+            current = self._deferred_path(cp.round)
+            if not current.exists() or current.stat().st_size == 0:
+                return
+            following = self._deferred_path(cp.round + 1)
+            with following.open("ab") as deferred_file:
+                self._pump(self._second_pass(current), deferred_file)
+            left_before, left_after = _line_count(current), _line_count(following)
+            cp.files.pop(current.name, None)
+            cp.round, cp.round_progress = cp.round + 1, TableProgress()
+            cp.last_round = left_after == left_before
+            cp.save()
+            current.unlink()
+
+    def _second_pass(self, path: Path) -> Iterator[_Batch]:
+        """The rows of one deferred-rows file not acknowledged yet, in batches of lines."""
+        with path.open("rb") as f:
             batch: _Batch | None = None
-            for line in f:
+            for number, line in enumerate(f):
+                if self.checkpoint.round_progress.is_done(number):
+                    continue
                 d = orjson.loads(line)
                 table = self.by_source[d["table"]]
                 row = ConvexRow(table=table.table, key=decode(d["key"]), document=decode(d["doc"]),
                                 side_rows=decode(d["sides"]))
-                item = _Pending(d["dump"], table, row.key, row.document, row, 0)
+                item = _Pending(d["dump"], table, row.key, row.document, row, 0, written=d["written"])
                 if batch is not None and (batch.table is not table or batch.owner != d["owner"]
+                                          or batch.dump_id != d["dumpId"]
                                           or len(batch.items) >= self.options.batch_rows):
                     yield batch
                     batch = None
                 if batch is None:
-                    batch = _Batch(d["dumpId"], table, 0, 0, [], d["owner"], second_pass=True)
+                    batch = _Batch(d["dumpId"], table, number, number, [], d["owner"], second_pass=True)
                 batch.items.append(item)
+                batch.end = number + 1
             if batch is not None:
                 yield batch
 
@@ -413,10 +456,11 @@ class _TooManyErrors(Exception):
     pass
 
 
-def _is_deferred_failure(outcome: dict, table: TablePlan) -> bool:
-    """A first-pass insert that failed only because a reference could not be resolved yet."""
-    reason = outcome.get("reason", "")
-    return any(f.references for f in table.fields) and "reference" in reason
+def _line_count(path: Path) -> int:
+    if not path.exists():
+        return 0
+    with path.open("rb") as f:
+        return sum(1 for _ in f)
 
 
 def _sized(doc: dict) -> dict:
