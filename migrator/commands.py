@@ -6,6 +6,7 @@ them directly.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import subprocess
@@ -23,6 +24,7 @@ from .dumps.profile import DumpProfile, profile_dump
 from .errors import MigratorError
 from .importer.run import ImportOptions, ImportSummary, run_import
 from .sinks.convex_http import ConvexClient, Deployment, resolve_deployment
+from .sinks.dry_run import DryRunClient, DryRunReport
 from .sinks.local_endpoint import local_endpoint
 from .generate.import_module import MODULE, render_import_module
 from .generate.schema_ts import is_generated, render_schema
@@ -237,6 +239,21 @@ class ImportResult:
     target: str                       # the deployment URL, or "local endpoint (...)"
     local_contents: Path | None = None
     cleared: dict[str, int] = field(default_factory=dict)
+    dry_run: DryRunReport | None = None   # set by a dry run: what would have been sent
+
+
+def dry_run_import(plan: DatabasePlan, paths: list[Path], options: ImportOptions) -> ImportResult:
+    """The import with `DryRunClient` in place of the deployment.
+
+    Its checkpoint, deferred rows and rejects live in `<state-dir>/dry-run/`, started afresh
+    each time, so the real import's checkpoint never learns of rows that were not sent.
+    """
+    state = options.state_dir / "dry-run"
+    (state / "rejects.jsonl").unlink(missing_ok=True)
+    dry_options = dataclasses.replace(options, state_dir=state, restart=True)
+    client = DryRunClient(plan)
+    summary = run_import(plan, paths, client, dry_options)
+    return ImportResult(summary=summary, target="nothing (dry run)", dry_run=client.report)
 
 
 def deploy_with_convex_cli(project_dir: Path, deployment: Deployment) -> None:
@@ -257,11 +274,16 @@ def import_dumps(mapping: str | Path, dumps: list[str | Path], options: ImportOp
                  url: str | None = None, deploy_key: str | None = None, insecure: bool = False,
                  replace: bool = False, deploy: bool = False, project_dir: str | Path = ".",
                  local_out: str | Path | None = None,
-                 confirm_replace: Callable[[str], bool] | None = None) -> ImportResult:
-    """Import dumps into the deployment named by flags/environment, or into the local endpoint."""
+                 confirm_replace: Callable[[str], bool] | None = None, dry_run: bool = False) -> ImportResult:
+    """Import dumps into the deployment named by flags/environment, or into the local endpoint.
+
+    `dry_run`: read, transform and validate every row, send nothing (see `dry_run_import`).
+    """
     plan = load_mapping(mapping)
-    deployment = resolve_deployment(url, deploy_key, insecure=insecure)
     paths = [Path(d) for d in dumps]
+    if dry_run:
+        return dry_run_import(plan, paths, options)
+    deployment = resolve_deployment(url, deploy_key, insecure=insecure)
 
     def go(dep: Deployment, target: str) -> ImportResult:
         if replace and confirm_replace is not None and not confirm_replace(target):

@@ -200,7 +200,7 @@ def test_verify_url_checks_counts_keys_and_values(tmp_path: Path, node_available
     assert "TodoDB.json5: deployment" in clean.output or clean.output.startswith("ok")
     drifts = drifts_of(drift)
     assert {(d["table"], d["key"], d["what"]) for d in drifts} == {
-        ("todoItems", "5", "row missing"), ("todoItems", "1", "changed value"),
+        ("todoItems", "5", "row missing"), ("todoItems", "1", "changed value in done"),
         ("todoItems", None, "row count differs"), ("todoItems", None, "checksum of original keys differs")}
     report, = json.loads(drift.output)["reports"]
     assert report["counts"]["TodoDB"] == {"todoLists": 3, "todoItems": 29}

@@ -69,6 +69,7 @@ class TableContent:
     rows: dict[str, str] = field(default_factory=dict)
     rejected: dict[str, str] = field(default_factory=dict)     # original key label -> reason
     stored_keys: dict[str, str] = field(default_factory=dict)  # original key label -> row label (from a dump)
+    forms: dict[str, dict] = field(default_factory=dict)       # row label -> canonical form (computed, not stored)
 
     def reject(self, original: str, reason: str) -> None:
         """A row refused later on the way (by the dry run): rejected, not stored."""
@@ -91,9 +92,15 @@ class TableContent:
         return cls(rows=dict(data.get("rows", {})), rejected=dict(data.get("rejected", {})))
 
 
-def _row_digest(doc: dict, sides: dict[str, list]) -> str:
-    form = {"doc": doc, "sides": {t: v for t, v in sides.items() if v}}
-    return digest(orjson.dumps(form, option=orjson.OPT_SORT_KEYS))
+def _row_form(doc: dict, sides: dict[str, list]) -> dict:
+    return {"doc": doc, "sides": {t: v for t, v in sides.items() if v}}
+
+
+def changed_fields(a: dict, b: dict) -> list[str]:
+    """Top-level fields (and side tables) in which two canonical row forms differ."""
+    names = [n for n in sorted(a["doc"].keys() | b["doc"].keys()) if a["doc"].get(n) != b["doc"].get(n)]
+    return names + [f"side table {t}" for t in sorted(a["sides"].keys() | b["sides"].keys())
+                    if a["sides"].get(t) != b["sides"].get(t)]
 
 
 def _key_field(table: TablePlan) -> str:
@@ -130,7 +137,8 @@ def dump_content(plan: DatabasePlan, dumps: Iterable[str | Path]) -> dict[str, T
                 label = key_label(doc[_key_field(table)])
                 content.rejected.pop(original_key_label(key), None)
                 content.stored_keys[original_key_label(key)] = label
-                content.rows[label] = _row_digest(doc, sides)     # a later row with the same key wins, as upserts do
+                content.forms[label] = _row_form(doc, sides)      # a later row with the same key wins, as upserts do
+                content.rows[label] = digest(orjson.dumps(content.forms[label], option=orjson.OPT_SORT_KEYS))
     return tables
 
 
@@ -164,7 +172,9 @@ def stored_content(plan: DatabasePlan, documents: dict[str, list[dict]]) -> dict
                 elif name in refs:
                     value = [key_by_id.get(v, v) for v in value] if isinstance(value, list) else key_by_id.get(value, value)
                 doc[name] = canonical(value)
-            content.rows[key_label(doc.get(_key_field(t)))] = _row_digest(doc, sides_by_owner.get(stored["_id"], {}))
+            label = key_label(doc.get(_key_field(t)))
+            content.forms[label] = _row_form(doc, sides_by_owner.get(stored["_id"], {}))
+            content.rows[label] = digest(orjson.dumps(content.forms[label], option=orjson.OPT_SORT_KEYS))
     return tables
 
 
