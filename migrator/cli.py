@@ -232,9 +232,12 @@ def _print_summary(summary) -> None:
               help="Local endpoint only: where its final contents go as JSONL per table.")
 @click.option("--summary-json", type=click.Path(dir_okay=False), help="Also write the summary as JSON to this file.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.option("--dry-run", is_flag=True,
+              help="Read, transform and validate every row; send nothing. Rejects and checkpoint go to "
+                   "<state-dir>/dry-run/.")
 @library_errors
 def import_(mapping, dumps, url, deploy_key, insecure, concurrency, batch_size, batch_bytes, max_errors, replace, yes,
-            owner_field, owner_from, state_dir, restart, deploy, local_out, summary_json, quiet):
+            owner_field, owner_from, state_dir, restart, deploy, local_out, summary_json, quiet, dry_run):
     """Import dumps into Convex through the generated batched mutation.
 
     Upserts by the original Dexie key: stopping and re-running never duplicates; a checkpoint
@@ -251,19 +254,27 @@ def import_(mapping, dumps, url, deploy_key, insecure, concurrency, batch_size, 
     try:
         result = commands.import_dumps(mapping, list(dumps), options, url=url, deploy_key=deploy_key,
                                        insecure=insecure, replace=replace, deploy=deploy, local_out=local_out,
-                                       confirm_replace=confirm)
+                                       confirm_replace=confirm, dry_run=dry_run)
     except ImportStopped as stopped:
         _print_summary(stopped.summary)
         raise
     summary = result.summary
-    click.echo(f"Imported into {result.target}")
+    if result.dry_run:
+        click.echo("Dry run: nothing was sent. Counts are what the import would do.")
+    else:
+        click.echo(f"Imported into {result.target}")
     for table, n in result.cleared.items():
         click.echo(f"replaced: deleted {n} rows of {table} first")
     _print_summary(summary)
+    if result.dry_run:
+        d = result.dry_run
+        click.echo(f"would send {d.batches} batches ({d.batch_bytes} bytes of arguments) and upload "
+                   f"{d.blobs} files ({d.blob_bytes} bytes)")
     if result.local_contents:
         click.echo(f"local endpoint contents: {result.local_contents}/<table>.jsonl")
     if summary_json:
-        Path(summary_json).write_text(orjson.dumps({**summary.to_json(), "target": result.target},
+        extra = {"dryRun": result.dry_run.to_json()} if result.dry_run else {}
+        Path(summary_json).write_text(orjson.dumps({**summary.to_json(), "target": result.target, **extra},
                                                    option=orjson.OPT_INDENT_2).decode())
     if summary.stopped:
         raise click.ClickException(f"stopped: {summary.stopped}")

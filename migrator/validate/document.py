@@ -7,9 +7,8 @@ formula, `_id` and `_creationTime` included), nesting 16, 8192 array elements, 1
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from ..convex_names import DOCUMENT_LIMIT, MAX_ARRAY, MAX_DEPTH, MAX_FIELDS, field_name_problem
 from ..plan.validators import Validator
@@ -67,14 +66,22 @@ def _describe(value: Any) -> str:
     return type(value).__name__
 
 
-def looks_like_id(value: Any) -> bool:
-    """A Convex document id: a non-empty string of base32-ish characters (checked loosely)."""
-    return isinstance(value, str) and 0 < len(value) <= 128 and value.isascii() and value.isprintable()
+# What an id string says about its table: the table name, None (not an id at all), or
+# ANY_TABLE (an id, but its table cannot be read from it without the deployment).
+ANY_TABLE = "*"
+IdTable = Callable[[str], "str | None"]
+
+
+def loose_id_table(value: str) -> str | None:
+    """Real Convex ids encode a table number only the deployment can map to a name, so
+    before sending, an id is only checked to be a short printable ASCII string."""
+    return ANY_TABLE if 0 < len(value) <= 128 and value.isascii() and value.isprintable() else None
 
 
 class _Checker:
-    def __init__(self) -> None:
+    def __init__(self, id_table: IdTable = loose_id_table) -> None:
         self.problems: list[Problem] = []
+        self.id_table = id_table
 
     def fail(self, path: str, message: str) -> None:
         self.problems.append(Problem(path, message))
@@ -93,7 +100,7 @@ class _Checker:
             return
         if kind == "union":
             for member in val.args:
-                trial = _Checker()
+                trial = _Checker(self.id_table)
                 if trial.matches(value, member, path):
                     return
             return self.fail(path, f"value of type {_describe(value)} does not match {val.to_ts()}")
@@ -125,8 +132,11 @@ class _Checker:
         if kind == "id":
             if isinstance(value, BlobToStore) and val.args[0] == "_storage":
                 return
-            if not looks_like_id(value):
+            table = self.id_table(value) if isinstance(value, str) else None
+            if table is None:
                 self.fail(path, f"expected an id of table {val.args[0]!r}, got {_describe(value)}")
+            elif table not in (ANY_TABLE, val.args[0]):
+                self.fail(path, f"expected an id of table {val.args[0]!r}, got an id of table {table!r}")
             return
         if kind == "array":
             if not isinstance(value, list):
@@ -158,10 +168,9 @@ class _Checker:
         self.fail(path, f"unknown validator {kind}")
 
     def limits(self, value: Any, path: str, depth: int, top: bool) -> None:
-        if depth > MAX_DEPTH:
+        """Only arrays and objects nest: a scalar inside the 16th level is fine."""
+        if isinstance(value, (list, dict)) and depth > MAX_DEPTH:
             return self.fail(path, f"nesting is deeper than {MAX_DEPTH} levels")
-        if isinstance(value, float) and math.isnan(value):
-            return
         if isinstance(value, str):
             try:
                 value.encode("utf-8")
@@ -183,9 +192,13 @@ class _Checker:
                 self.limits(item, sub, depth + 1, False)
 
 
-def check_document(document: dict, fields: dict[str, Validator]) -> list[Problem]:
-    """Every reason Convex would refuse `document` in a table with these field validators."""
-    checker = _Checker()
+def check_document(document: dict, fields: dict[str, Validator],
+                   id_table: IdTable = loose_id_table) -> list[Problem]:
+    """Every reason Convex would refuse `document` in a table with these field validators.
+
+    `id_table` reads the table from an id string (for `v.id`); the default cannot.
+    """
+    checker = _Checker(id_table)
     checker.check(document, Validator.object(fields), "")
     checker.limits(document, "", 1, True)
     size = value_size(document) + SYSTEM_FIELDS_SIZE

@@ -1,0 +1,232 @@
+"""`import --dry-run`: a client that plays the generated `dexieImport` module and sends nothing.
+
+The importer reads, transforms and batches every row exactly as for a real import and
+calls this client in place of `ConvexClient`. It answers like the deployed functions
+(`planInfo`, `upsertBatch`, `storeFile`), but each document is checked by
+`validate.document.check_document` against the plan's table validators instead of being
+written. What it cannot know is what the deployment already holds: references resolve,
+and keys count as existing, only against rows of this dry run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from ..generate.import_module import MODULE, import_spec, plan_hash
+from ..plan.model import DatabasePlan, side_table_fields
+from ..plan.validators import Validator
+from ..validate.document import check_document, loose_id_table
+from .convex_http import CallStats, ConvexCallError, ConvexFunctionError, Deployment
+from .wire import encode
+
+# Function arguments over this are refused by Convex (convex-facts.md: 16 MiB + 2000 bytes of body).
+MAX_ARGS_BYTES = 16 * 1024 * 1024
+STORAGE_TABLE = "_storage"
+
+
+@dataclass
+class DryRunReport:
+    """What the import would have sent."""
+
+    batches: int = 0              # upsertBatch calls
+    batch_bytes: int = 0          # their arguments, Convex-encoded JSON
+    blobs: int = 0                # distinct files (by sha256) to store
+    blob_bytes: int = 0
+
+    def to_json(self) -> dict:
+        return {"batches": self.batches, "batchBytes": self.batch_bytes, "blobs": self.blobs,
+                "blobBytes": self.blob_bytes}
+
+
+def _canonical(value: Any) -> bytes:
+    """Equal Convex values give equal bytes (int64 1 and float 1.0 differ, as in an index)."""
+    return orjson.dumps(encode(value), option=orjson.OPT_SORT_KEYS)
+
+
+_MISSING = object()
+
+
+def _at_path(doc: dict, path: str) -> Any:
+    """The value at a dotted index path, or _MISSING (the unique check skips such rows)."""
+    value: Any = doc
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return _MISSING
+        value = value[part]
+    return value
+
+
+@dataclass
+class _Row:
+    id: str
+    digest: bytes
+    unique_keys: list
+
+
+class DryRunClient:
+    """Same interface as `ConvexClient` (`query`/`mutation`/`action`, `deployment`, `stats`)."""
+
+    def __init__(self, plan: DatabasePlan):
+        self.deployment = Deployment(url="dry-run", key=None)
+        self.stats = CallStats()
+        self.report = DryRunReport()
+        self.hash, self.database = plan_hash([plan]), plan.database
+        self.spec = import_spec([plan])["tables"]
+        self.fields: dict[str, dict[str, Validator]] = {t.table: t.document_validator() for t in plan.mapped_tables()}
+        for parent, multi in plan.side_tables():
+            self.fields[multi.table] = side_table_fields(parent, multi)
+        self._rows: dict[tuple, _Row] = {}          # (table, owner, key) -> the row "inserted"
+        self._unique: dict[tuple, str] = {}         # (table, index, values) -> id of the row holding them
+        self._ids: dict[str, str] = {}              # placeholder id -> its table
+        self._files: dict[str, str] = {}            # sha256 -> placeholder storage id
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> "DryRunClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    # -- the functions of the generated module --------------------------------------------
+    def query(self, path: str, args: dict) -> Any:
+        self.stats.requests += 1
+        if path == f"{MODULE}:planInfo":
+            return {"planHashes": {self.database: self.hash}, "tables": list(self.spec)}
+        raise ConvexCallError(path, "the dry run does not answer this query", status=400, code="FunctionNotFound")
+
+    def mutation(self, path: str, args: dict) -> Any:
+        with self._lock:
+            self.stats.requests += 1
+            if path == f"{MODULE}:clearTable":
+                return 0
+            if path != f"{MODULE}:upsertBatch":
+                raise ConvexCallError(path, "the dry run does not answer this mutation", status=400,
+                                      code="FunctionNotFound")
+            size = len(orjson.dumps(encode(args)))
+            if size > MAX_ARGS_BYTES:          # what the deployment answers; the importer splits the batch
+                raise ConvexCallError(path, f"arguments of {size} bytes are over 16 MiB", status=413,
+                                      code="PayloadTooLarge")
+            if args.get("planHash") != self.hash:
+                raise ConvexFunctionError(path, "plan mismatch", data={"code": "PlanMismatch"})
+            self.report.batches += 1
+            self.report.batch_bytes += size
+            return [self._upsert(args["table"], row, args.get("deferRefs", False), args.get("owner"))
+                    for row in args["rows"]]
+
+    def action(self, path: str, args: dict) -> Any:
+        with self._lock:
+            self.stats.requests += 1
+            if path != f"{MODULE}:storeFile":
+                raise ConvexCallError(path, "the dry run does not answer this action", status=400,
+                                      code="FunctionNotFound")
+            known = self._files.get(args["sha256"])
+            if known is None:
+                self.report.blobs += 1
+                self.report.blob_bytes += len(args["data"])
+                known = self._files[args["sha256"]] = self._new_id(STORAGE_TABLE)
+            return known
+
+    # -- upsertBatch, row by row (the order of the generated mutation) ---------------------
+    def _upsert(self, table: str, row: dict, defer: bool, owner: dict | None) -> dict:
+        spec = self.spec[table]
+        scope = owner["value"] if owner else None
+        doc = dict(row["doc"])
+        if owner:
+            doc[owner["field"]] = owner["value"]
+        try:
+            deferred = self._resolve_refs(spec, doc, defer, scope)
+        except ValueError as exc:
+            return {"status": "failed", "reason": str(exc)}
+        if any(not spec["refs"][f].get("optional", True) for f in deferred):
+            return {"status": "deferred", "deferred": deferred}     # a required reference: nothing written
+        row_key = (table, scope, _canonical(doc.get(spec["keyField"])))
+        existing = self._rows.get(row_key)
+        unique_keys = []
+        for unique in spec["unique"]:
+            values = [_at_path(doc, f) for f in unique["fields"]]
+            if any(v is _MISSING for v in values):
+                continue
+            entry = (table, unique["index"], _canonical(values))
+            holder = self._unique.get(entry)
+            if holder is not None and (existing is None or holder != existing.id):
+                return {"status": "failed", "reason": f"unique index {unique['index']} ({', '.join(unique['fields'])}): "
+                                                      "value already used by another row of this import"}
+            unique_keys.append(entry)
+        problems = check_document(doc, self.fields[table], self._id_table)
+        for side in spec["sides"]:
+            for value in (row.get("sides") or {}).get(side["table"], []):
+                side_doc = {"owner": existing.id if existing else self._peek_id(table), "value": value}
+                problems += [f"side table {side['table']}: {p}"
+                             for p in check_document(side_doc, self.fields[side["table"]], self._id_table)]
+        if problems:
+            return {"status": "failed", "reason": "; ".join(map(str, problems))}
+        digest = _canonical(doc)
+        if existing is None:
+            existing = self._rows[row_key] = _Row(self._new_id(table), digest, [])
+            status = "inserted"
+        else:
+            status = "unchanged" if existing.digest == digest else "updated"
+            existing.digest = digest
+        for entry in existing.unique_keys:
+            self._unique.pop(entry, None)
+        existing.unique_keys = unique_keys
+        for entry in unique_keys:
+            self._unique[entry] = existing.id
+        outcome = {"status": status, "id": existing.id}
+        if deferred:
+            outcome["deferred"] = deferred
+        return outcome
+
+    def _resolve_refs(self, spec: dict, doc: dict, defer: bool, scope: str | None) -> list[str]:
+        """Original keys -> ids of rows this dry run has seen; missing ones deferred or refused."""
+        deferred = []
+        for field, ref in spec["refs"].items():
+            original = doc.get(field)
+            if original is None:
+                continue
+            if ref["many"] and not isinstance(original, list):
+                raise ValueError(f"reference {field}: expected an array of keys")
+            ids = []
+            for key in (original if ref["many"] else [original]):
+                target = self._rows.get((ref["table"], scope, _canonical(key)))
+                if target is None:
+                    if defer:
+                        break
+                    raise ValueError(f"reference {field}: no {ref['table']} row has key "
+                                     f"{orjson.dumps(encode(key)).decode()}")
+                ids.append(target.id)
+            if len(ids) != len(original if ref["many"] else [original]):
+                del doc[field]
+                deferred.append(field)
+            else:
+                doc[field] = ids if ref["many"] else ids[0]
+        return deferred
+
+    # -- placeholder ids -------------------------------------------------------------------
+    def _peek_id(self, table: str) -> str:
+        """The id the next insert into `table` will get."""
+        return _placeholder(len(self._ids) + 1, table)
+
+    def _new_id(self, table: str) -> str:
+        new = self._peek_id(table)
+        self._ids[new] = table
+        return new
+
+    def _id_table(self, value: str) -> str | None:
+        """Ids this dry run handed out know their table; anything else is checked loosely."""
+        return self._ids.get(value) or loose_id_table(value)
+
+
+def _placeholder(number: int, table: str) -> str:
+    """32 characters like a real id (so document sizes are right), clearly not a real one."""
+    digest = hashlib.sha256(f"{number}:{table}".encode()).hexdigest()
+    return ("dryrun" + digest)[:32]
+

@@ -1,0 +1,208 @@
+"""`import --dry-run`: the same reading, transforming and validating as an import, nothing sent.
+
+The expectations come from the dumps (row counts, the rows this test breaks on purpose)
+and from the real import into the local Convex endpoint (convex-test), which the dry run
+must predict: same counts, same rejected keys, same files to store.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from migrator import commands
+from migrator.cli import cli
+from migrator.dumps import open_dump
+from migrator.generate.import_module import MODULE, plan_hash
+from migrator.plan.validators import Validator
+from migrator.sinks.dry_run import DryRunClient
+from migrator.transform.rows import transform_row
+from migrator.transform.values import Converter
+
+ROOT = Path(__file__).resolve().parent.parent
+APPS = ROOT / "fixtures" / "apps"
+MiB = 1024 * 1024
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def plan_app(app: str, out: Path, dump: Path | None = None) -> Path:
+    result = commands.plan_mappings([APPS / app / "src"], [dump or APPS / app / "dump.json"], out)
+    [written] = result.writes
+    return written.path
+
+
+def rejects(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def counts_without_time(summary_json: Path) -> dict:
+    data = json.loads(summary_json.read_text())
+    return {t: {k: v for k, v in c.items() if k != "seconds"} for t, c in data["tables"].items()}
+
+
+# Rows of the friends fixture broken on purpose: row index -> (how, the field the reason must name).
+BREAKS = {
+    0: (lambda r: r.__setitem__("age", "old"), "age"),                        # string where v.number()
+    1: (lambda r: r.__setitem__("name", "x" * MiB), "1 MiB"),                 # document over 1 MiB
+    2: (lambda r: r.pop("name"), "name"),                                      # required field missing
+    3: (lambda r: r.__setitem__("tags", ["ok", 5]), "tags"),                   # array element (and side row)
+}
+
+
+@pytest.fixture()
+def broken_friends(tmp_path) -> tuple[Path, Path, dict]:
+    """The mapping planned from the clean fixture, a dump with BREAKS applied, and {key: fragment}."""
+    mapping = plan_app("friends-entity-class", tmp_path / "mappings")
+    data = json.loads((APPS / "friends-entity-class" / "dump.json").read_text())
+    [table] = data["data"]["data"]
+    expected = {}
+    for index, (breaker, fragment) in BREAKS.items():
+        row = table["rows"][index]
+        breaker(row)
+        expected[row["id"]] = fragment
+    dump = tmp_path / "friends-broken.json"
+    dump.write_text(json.dumps(data))
+    return mapping, dump, expected
+
+
+def test_dry_run_reports_bad_rows_and_sends_nothing(broken_friends, tmp_path):
+    mapping, dump, expected = broken_friends
+    state = tmp_path / "state"
+    with open_dump(dump) as d:
+        total = sum(t.row_count for t in d.tables)
+    result = run("import", mapping, dump, "--dry-run", "-q", "--state-dir", state,
+                 "--summary-json", tmp_path / "dry.json")
+    assert result.exit_code == 1
+    assert "Dry run: nothing was sent" in result.output
+    assert f"{len(expected)} rows rejected: see {state / 'dry-run' / 'rejects.jsonl'}" in result.output
+    found = rejects(state / "dry-run" / "rejects.jsonl")
+    assert {r["key"] for r in found} == set(expected)
+    for r in found:
+        assert r["table"] == "friends" and expected[r["key"]] in r["reason"], r["reason"]
+    summary = json.loads((tmp_path / "dry.json").read_text())
+    assert summary["tables"]["friends"]["inserted"] == total - len(expected)
+    assert summary["dryRun"]["batches"] >= 1 and summary["dryRun"]["batchBytes"] > MiB
+    # Nothing of a real import was touched or started.
+    assert not (state / "checkpoint.json").exists() and not (state / "rejects.jsonl").exists()
+    assert not (state / "local-convex").exists()
+
+    # The real import afterwards: nothing skipped, and the same rows refused by convex-test.
+    real = run("import", mapping, dump, "-q", "--state-dir", state, "--summary-json", tmp_path / "real.json")
+    assert real.exit_code == 1
+    assert counts_without_time(tmp_path / "real.json") == counts_without_time(tmp_path / "dry.json")
+    assert {r["key"] for r in rejects(state / "rejects.jsonl")} == set(expected)
+    stored = (state / "local-contents" / "friends.jsonl").read_text().splitlines()
+    assert len(stored) == total - len(expected)
+
+
+def test_dry_run_twice_starts_afresh(broken_friends, tmp_path):
+    mapping, dump, expected = broken_friends
+    state = tmp_path / "state"
+    for _ in range(2):
+        result = run("import", mapping, dump, "--dry-run", "-q", "--state-dir", state)
+        assert result.exit_code == 1
+        assert len(rejects(state / "dry-run" / "rejects.jsonl")) == len(expected)
+
+
+def test_dry_run_clean_dump_exits_zero_then_real_import_imports_every_row(tmp_path):
+    app = APPS / "keys-outbound"
+    mapping = plan_app("keys-outbound", tmp_path / "mappings")
+    state = tmp_path / "state"
+    with open_dump(app / "dump.json") as d:
+        rows = {t.name: t.row_count for t in d.tables}
+    dry = run("import", mapping, app / "dump.json", "--dry-run", "-q", "--state-dir", state,
+              "--summary-json", tmp_path / "dry.json")
+    assert dry.exit_code == 0, dry.output
+    real = run("import", mapping, app / "dump.json", "-q", "--state-dir", state, "--summary-json", tmp_path / "real.json")
+    assert real.exit_code == 0, real.output
+    real_counts = counts_without_time(tmp_path / "real.json")
+    assert counts_without_time(tmp_path / "dry.json") == real_counts
+    assert sum(c["inserted"] for c in real_counts.values()) == sum(rows.values())
+    assert all(c["skipped"] == 0 for c in real_counts.values())
+
+
+def test_dry_run_counts_the_files_the_import_stores(tmp_path):
+    app = APPS / "media-blobs"
+    mapping = plan_app("media-blobs", tmp_path / "mappings")
+    state = tmp_path / "state"
+    run("import", mapping, app / "dump.json", "--dry-run", "-q", "--state-dir", state,
+        "--summary-json", tmp_path / "dry.json")
+    run("import", mapping, app / "dump.json", "-q", "--state-dir", state, "--summary-json", tmp_path / "real.json")
+    dry = json.loads((tmp_path / "dry.json").read_text())
+    files = [json.loads(line) for line in (state / "local-contents" / "_storage.jsonl").read_text().splitlines()]
+    assert files, "the fixture is meant to have Blobs that go to file storage"
+    assert dry["dryRun"]["blobs"] == len(files)
+    assert dry["dryRun"]["blobBytes"] == sum(f["size"] for f in files)
+    assert counts_without_time(tmp_path / "dry.json") == counts_without_time(tmp_path / "real.json")
+    assert [(r["table"], r["key"]) for r in rejects(state / "dry-run" / "rejects.jsonl")] == \
+        [(r["table"], r["key"]) for r in rejects(state / "rejects.jsonl")]
+
+
+# -- the client alone, against the behaviour of the generated upsertBatch -----------------
+@pytest.fixture()
+def crm_with_optional_reference(tmp_path):
+    """CRM with contacts.companyId -> companies, made optional so a deferred reference can be left out."""
+    mapping = plan_app("crm-class-ts", tmp_path / "m")
+    text = mapping.read_text().replace('// suggested: "contacts.companyId": "companies",',
+                                       '"contacts.companyId": "companies",')
+    mapping.write_text(text)
+    plan_app("crm-class-ts", tmp_path / "m")          # re-plan: applies the reference
+    plan = commands.load_mapping(mapping)
+    contacts = next(t for t in plan.tables if t.table == "contacts")
+    field = contacts.field_named("companyId")
+    assert field.references == "companies"
+    field.validator = Validator.optional(field.validator)
+    return plan
+
+
+def crm_document(plan, table: str, key, **changes) -> dict:
+    """The fixture row with this key, transformed as the import does, with `changes` applied."""
+    table_plan = next(t for t in plan.tables if t.table == table)
+    with open_dump(APPS / "crm-class-ts" / "dump.json") as dump:
+        value = next(r.value for r in dump.rows() if r.table == table_plan.source and r.key == key)
+    row = transform_row(table_plan, key, {**value, **changes}, Converter(dates=plan.options.dates))
+    return row.document
+
+
+def upsert(client, plan, table, docs, defer):
+    return client.mutation(f"{MODULE}:upsertBatch", {"planHash": plan_hash([plan]), "table": table,
+                                                     "rows": [{"doc": d, "sides": {}} for d in docs],
+                                                     "deferRefs": defer})
+
+
+def test_references_defer_then_resolve_or_fail(crm_with_optional_reference):
+    plan = crm_with_optional_reference
+    client = DryRunClient(plan)
+    assert client.query(f"{MODULE}:planInfo", {})["planHashes"] == {plan.database: plan_hash([plan])}
+    contact = crm_document(plan, "contacts", 1)
+    assert contact["companyId"] is not None
+    [first] = upsert(client, plan, "contacts", [contact], defer=True)
+    assert first["status"] == "inserted" and first["deferred"] == ["companyId"], first
+    [made] = upsert(client, plan, "companies", [crm_document(plan, "companies", contact["companyId"])], defer=False)
+    assert made["status"] == "inserted", made
+    [again] = upsert(client, plan, "contacts", [contact], defer=False)
+    assert again == {"status": "updated", "id": first["id"]}
+    [same] = upsert(client, plan, "contacts", [contact], defer=False)
+    assert same["status"] == "unchanged"
+    [dangling] = upsert(client, plan, "contacts", [crm_document(plan, "contacts", 2, companyId=999)], defer=False)
+    assert dangling["status"] == "failed" and "no companies row has key 999" in dangling["reason"]
+    assert client.report.batches == 5
+
+
+def test_store_file_once_per_content(crm_with_optional_reference):
+    client = DryRunClient(crm_with_optional_reference)
+    data = b"\x00" * 1000
+    args = {"sha256": hashlib.sha256(data).hexdigest(), "contentType": "image/png", "data": data}
+    first = client.action(f"{MODULE}:storeFile", args)
+    assert client.action(f"{MODULE}:storeFile", copy.deepcopy(args)) == first
+    assert len(first) == 32
+    assert dataclasses.asdict(client.report) == {"batches": 0, "batch_bytes": 0, "blobs": 1, "blob_bytes": 1000}
