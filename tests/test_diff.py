@@ -221,7 +221,8 @@ def test_against_hand_edited_schema(generated: Generated, tmp_path: Path):
         change = got[(want.kind, want.table, want.name)]
         where = f"{want.kind} {want.table}.{want.name}"
         assert change.breaking == want.breaking, where
-        assert (change.why is not None) == (change.breaking or want.kind in ("field-changed", "field-optionality")), where
+        explained = change.breaking or want.kind in ("field-changed", "field-optionality")
+        assert (change.why is not None) == explained, where
         for attr in ("old", "new"):
             if getattr(want, attr) is not None:
                 assert _compact(getattr(change, attr)) == _compact(getattr(want, attr)), f"{where} {attr}"

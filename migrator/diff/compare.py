@@ -84,7 +84,8 @@ def compare_schemas(old: SchemaFile, new: SchemaFile) -> list[Change]:
             changes.append(Change("table-added", name, new=after.document.to_ts()))
         elif after is None:
             changes.append(Change("table-removed", name, old=before.document.to_ts() if before.document else None,
-                                  breaking=True, why="dropping it loses its documents and breaks the app code using it; "
+                                  breaking=True,
+                                  why="dropping it loses its documents and breaks the app code using it; "
                                   + KEPT_BY_MERGE
                                   + (f" (not understood: {before.problem})" if before.problem else "")))
         elif before.problem:
@@ -113,7 +114,8 @@ def _table_changes(table: str, old: SchemaTable, new: SchemaTable) -> list[Chang
                                   why=f"queries using withIndex({json.dumps(name)}) fail"))
         elif before != after:
             changes.append(Change("index-changed", table, name, old=_index_text(before), new=_index_text(after),
-                                  breaking=True, why=f"queries using withIndex({json.dumps(name)}) name the old fields"))
+                                  breaking=True,
+                                  why=f"queries using withIndex({json.dumps(name)}) name the old fields"))
     for kept in old.verbatim_indexes:
         kind = "search-index-removed" if kept.method == "searchIndex" else "vector-index-removed"
         changes.append(Change(kind, table, kept.name, old=kept.text.strip(), breaking=True,

@@ -13,6 +13,13 @@ from .schema_reader import SchemaFile
 NEEDED_IMPORTS = {"defineTable": "convex/server", "v": "convex/values"}
 
 
+def _reindent(planned: SchemaFile, start: int, end: int, indent: int) -> str:
+    """A generated entry, its continuation lines shifted to the user's indentation."""
+    lines = planned.text(start, end).split("\n")
+    shift = indent - planned.indent
+    return "\n".join([lines[0]] + [" " * shift + line if shift >= 0 else line[-shift:] for line in lines[1:]])
+
+
 def merge_schema(existing: SchemaFile, planned: SchemaFile) -> str:
     """The merged schema.ts text."""
     edits: list[tuple[int, int, str]] = []
@@ -20,7 +27,8 @@ def merge_schema(existing: SchemaFile, planned: SchemaFile) -> str:
     for name, table in planned.tables.items():
         mine = existing.tables.get(name)
         if mine is None:
-            added += "\n  " + planned.text(table.block_start, table.end) + ","
+            entry = _reindent(planned, table.block_start, table.end, existing.indent)
+            added += "\n" + " " * existing.indent + entry + ","
             continue
         if mine.problem:
             raise MigratorError(f"cannot merge into {existing.path}: table {name!r} is not understood "
@@ -28,7 +36,7 @@ def merge_schema(existing: SchemaFile, planned: SchemaFile) -> str:
                                 "write it as `defineTable({...})` with `v.*` validators, remove it, "
                                 "or replace the whole file with --force")
         kept = "".join(index.text for index in mine.verbatim_indexes)
-        edits.append((mine.start, mine.end, planned.text(table.start, table.end) + kept))
+        edits.append((mine.start, mine.end, _reindent(planned, table.start, table.end, existing.indent) + kept))
     if added:
         if existing.needs_comma:
             added = "," + added

@@ -78,6 +78,7 @@ class SchemaFile:
     options: str | None = None             # defineSchema's second argument, verbatim
     insert_at: int = 0                     # where a new table entry goes (after the last entry)
     needs_comma: bool = False              # the last entry has no trailing comma
+    indent: int = 2                        # the column the entries start at
     imports_end: int = 0                   # after the last import statement
     imported: dict[str, str] = field(default_factory=dict)  # local name -> module, for convex imports
 
@@ -123,7 +124,10 @@ class _Reader:
         args = kids(call.child_by_field_name("arguments"))
         if not args:
             raise SchemaReadError(sf.location(call), "defineSchema() has no tables object")
-        tables = self._resolve(args[0])
+        try:
+            tables = self._resolve(args[0])
+        except _NotStatic as exc:
+            raise SchemaReadError(sf.location(exc.node), exc.why) from None
         if tables.type != "object":
             raise SchemaReadError(sf.location(args[0]), "defineSchema's argument is not an object literal "
                                   "(or a const in this file holding one)")
@@ -136,6 +140,7 @@ class _Reader:
             after = last.next_sibling
             schema.needs_comma = after is None or after.type != ","
             schema.insert_at = last.end_byte if schema.needs_comma else after.end_byte
+            schema.indent = entries[0].start_point[1]
         for entry in entries:
             if entry.type == "pair":
                 key = entry.child_by_field_name("key")
