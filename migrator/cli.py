@@ -300,9 +300,9 @@ def verify(paths, local, update, url, deploy_key, insecure, as_json):
     dexie-convex verify --url URL MAPPING DUMP...   per table: counts, original keys, rows
 
     \b
-    A fixture directory holds dump.json (or dump-*.json, dumps/*.json), optionally src/ (the
-    Dexie declarations) and mapping.json5 or mappings/*.json5, and expected/ (plan.json,
-    schema.ts, content.json) written by --update. A folder of fixtures stands for all of them.
+    A fixture directory holds dump.json (or dump-*.json), optionally src/ (the Dexie
+    declarations) and mapping.json5 or mappings/*.json5, and expected/ (plan.json, schema.ts,
+    content.json) written by --update. Any other folder stands for every fixture below it.
     Every drift is printed with its fixture, table and original key. Exit code 1 on any drift.
     """
     if url:
