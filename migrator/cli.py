@@ -257,6 +257,8 @@ def import_(mapping, dumps, url, deploy_key, insecure, concurrency, batch_size, 
                                        confirm_replace=confirm, dry_run=dry_run)
     except ImportStopped as stopped:
         _print_summary(stopped.summary)
+        if summary_json:       # what was done before it stopped (the checkpoint has it too)
+            Path(summary_json).write_text(orjson.dumps(stopped.summary.to_json(), option=orjson.OPT_INDENT_2).decode())
         raise
     summary = result.summary
     if result.dry_run:

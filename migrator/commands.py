@@ -300,7 +300,7 @@ def import_dumps(mapping: str | Path, dumps: list[str | Path], options: ImportOp
     convex_dir = options.state_dir / "local-convex"
     generate_convex([mapping], convex_dir, force=True)
     contents = Path(local_out) if local_out else options.state_dir / "local-contents"
-    with local_endpoint(convex_dir, contents) as dep:
+    with local_endpoint(convex_dir, contents, log_path=options.state_dir / "local-convex.log") as dep:
         result = go(dep, f"the local Convex endpoint ({dep.url})")
     result.local_contents = contents
     return result

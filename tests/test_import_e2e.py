@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 from click.testing import CliRunner
@@ -28,6 +29,7 @@ from click.testing import CliRunner
 from migrator import commands
 from migrator.cli import cli
 from migrator.dumps import open_dump
+from migrator.errors import MigratorError
 from migrator.importer.run import ImportOptions
 from migrator.jsvalues import UNDEFINED, JsBigInt, JsBinary, JsBlob, JsDate, JsFile, JsMap, JsRegExp, JsSet
 from migrator.plan.mapping_file import load_mapping
@@ -448,11 +450,13 @@ def test_declared_reference_points_at_the_right_document(tmp_path):
 def test_two_dumps_of_one_database_stay_apart_by_owner(tmp_path):
     (plan, path, dumps), = plan_app("todo-js", tmp_path)
     edit_mapping(path, r'"ownerField": null', '"ownerField": "userId"')
-    commands.plan_mappings([FIXTURES / "apps/todo-js/src"], dumps, tmp_path / "mappings")  # key indexes by owner
     copies = []
     for user in ("alice", "bob"):
         copies.append(tmp_path / f"{user}.json")
         shutil.copy(dumps[0], copies[-1])
+    with pytest.raises(MigratorError, match="re-run `dexie-convex plan`"):   # key indexes not scoped by owner yet
+        import_into_local(path, copies, tmp_path / "early", owner_field="userId", owner_from="filename")
+    commands.plan_mappings([FIXTURES / "apps/todo-js/src"], dumps, tmp_path / "mappings")
     db = import_into_local(path, copies, tmp_path / "run", owner_field="userId", owner_from="filename")
     assert db.rejects == []
     rows = [r for r in expected_rows(ImportedDatabase(db.plan, path, dumps, db.contents, db.state, None))]
@@ -531,6 +535,7 @@ def test_cli_import_summary_json(tmp_path):
     assert summary["requests"] >= len(rows)
     for table, n in rows.items():
         assert len(read_table(contents, table)) == n
+    assert (tmp_path / "state" / "local-convex.log").exists()        # the endpoint's output, not a pipe
 
 
 def test_cli_import_with_a_rejected_row_exits_non_zero(tmp_path):
@@ -543,3 +548,51 @@ def test_cli_import_with_a_rejected_row_exits_non_zero(tmp_path):
     summary = json.loads(summary_path.read_text())
     assert summary["rejectedTotal"] == 1 and summary["tables"]["oddities"]["rejected"] == 1
     assert summary["rejectsFile"] == str(tmp_path / "state" / "rejects.jsonl")
+
+
+# -- the local endpoint's own output ------------------------------------------------------------
+SCHEMA_TS = ('import { defineSchema, defineTable } from "convex/server";\nimport { v } from "convex/values";\n'
+             'export default defineSchema({ items: defineTable({ n: v.number() }) });\n')
+CHATTY_TS = ('import { query } from "./_generated/server";\n'
+             'console.error("chatty module loaded");\n'
+             'export const ping = query({ args: {}, handler: async () => {\n'
+             '  process.stderr.write("y".repeat(1 << 20) + "\\n");\n'
+             '  return "pong";\n'
+             '} });\n')
+
+
+def test_chatty_endpoint_output_goes_to_its_log(tmp_path):
+    """Several MiB on stderr, far more than a pipe holds: nothing of it may sit in an unread pipe.
+
+    (Node queues pipe writes in memory rather than blocking, so with an unread pipe the
+    endpoint's memory grew with every line it wrote instead of the import hanging.)
+    """
+    convex = tmp_path / "convex"
+    convex.mkdir()
+    (convex / "schema.ts").write_text(SCHEMA_TS)
+    (convex / "chatty.ts").write_text(CHATTY_TS)
+    log = tmp_path / "endpoint.log"
+    with local_endpoint(convex, log_path=log) as dep:
+        for _ in range(3):
+            reply = httpx.post(f"{dep.url}/api/query", json={"path": "chatty:ping", "args": {}, "format": "json"},
+                               timeout=30).json()
+            assert reply["value"] == "pong"
+    text = log.read_text()
+    assert "chatty module loaded" in text and text.count("y" * (1 << 20)) == 3
+
+
+def test_endpoint_start_failure_shows_its_log_tail_with_the_key_redacted(tmp_path):
+    convex = tmp_path / "convex"
+    convex.mkdir()
+    (convex / "schema.ts").write_text(SCHEMA_TS)
+    (convex / "broken.ts").write_text('console.error("admin key is " + process.env.CONVEX_LOCAL_ADMIN_KEY + ".");\n'
+                                      'throw new Error("broken module: something missing");\n')
+    log = tmp_path / "endpoint.log"
+    with pytest.raises(MigratorError) as err:
+        with local_endpoint(convex, log_path=log):
+            pass
+    message = str(err.value)
+    assert "did not start" in message and "exited with code 1" in message and "missing" in message
+    assert str(log) in message and "schema.ts" in err.value.remedy
+    key = re.search(r"admin key is (\S+)\.", log.read_text()).group(1)
+    assert len(key) >= 32 and key not in message and "admin key is ***." in message

@@ -422,3 +422,72 @@ def test_unique_violation_and_rows_referring_to_it_are_rejected_exactly_once(crm
         # a fresh import that may reject nothing stops at the first rejection, non-zero
         stopped = run(import_cmd(crm, ep.url, tmp_path / "state0", "--max-errors", "0", dump=dump))
         assert stopped.returncode == 1 and "stopped: more than --max-errors 0" in stopped.stderr, stopped.stderr
+
+
+# -- 3. the deploy key never leaks ------------------------------------------------------------------
+def _leaks(text: str) -> bool:
+    return KEY in text or KEY.split("|")[1] in text
+
+
+def test_deploy_key_never_appears_in_output_errors_or_state(crm, tmp_path, capsys):
+    from migrator.importer.run import ImportStopped, run_import
+    from migrator.plan.mapping_file import load_mapping
+    from migrator.sinks.convex_http import ConvexCallError, ConvexClient, Deployment, RetryPolicy, Secret
+
+    outputs: list[str] = []
+    errors: list[BaseException] = []
+
+    def cli(*extra: str, key: str = KEY, dump: Path | None = None, mapping: Path | None = None, state: str = "s"):
+        result = run(import_cmd(crm, ep.url, tmp_path / state, "--summary-json", str(tmp_path / f"{state}.json"),
+                                *extra, dump=dump, mapping=mapping), key=key)
+        outputs.extend([result.stdout, result.stderr])
+        return result
+
+    other = tmp_path / "other-plan"                # the same app planned without references: another plan hash
+    commands.plan_mappings([APPS / crm.name / "src"], [crm.dump], other)
+    dup = dump_variant(crm, tmp_path / "dup.json", _duplicate_domain)
+    with endpoint(crm.convex, tmp_path) as ep:
+        ok = run(import_cmd(crm, ep.url, tmp_path / "ok", "--deploy-key", KEY,
+                            "--summary-json", str(tmp_path / "ok.json")), key="")
+        outputs.extend([ok.stdout, ok.stderr])
+        assert ok.returncode == 0, ok.stderr
+        wrong = cli(key="wrong-" + KEY, state="wrong")
+        assert wrong.returncode == 1 and "403" in wrong.stderr and "deploy key" in wrong.stderr, wrong.stderr
+        mismatch = cli(mapping=next(other.glob("*.json5")), state="mismatch")
+        assert mismatch.returncode == 1 and "another plan" in mismatch.stderr, mismatch.stderr
+        rejected = cli(dump=dup, state="rejected")
+        assert rejected.returncode == 1 and "rows rejected" in rejected.stderr
+        assert (tmp_path / "rejected" / "rejects.jsonl").exists()
+        # interrupted (Ctrl-C) and killed mid-run, on a slow endpoint, with a fresh state
+        ep.faults({"delayMs": [100, 150], "seed": 5})
+        for sig, state in ((signal.SIGINT, "int"), (signal.SIGKILL, "kill")):
+            proc = start(import_cmd(crm, ep.url, tmp_path / state, "--summary-json", str(tmp_path / f"{state}.json"),
+                                    "--batch-size", "2", dump=dup))
+            time.sleep(1.5)
+            proc.send_signal(sig)
+            out, err = proc.communicate(timeout=60)
+            outputs.extend([out, err])
+            assert proc.returncode != 0
+        assert "interrupted" in outputs[-3], outputs[-3]
+        assert json.loads((tmp_path / "int.json").read_text())["stopped"].startswith("interrupted")
+        ep.faults({})
+        # in-process: the exceptions themselves (text, repr, traceback) for a wrong key and a dead endpoint
+        plan = load_mapping(crm.mapping)
+        for key, faults in (("wrong-" + KEY, {}), (KEY, {"dropConnection": 1.0})):
+            ep.faults(faults)
+            client = ConvexClient(Deployment(ep.url, Secret(key)), retry=RetryPolicy(attempts=2, base_delay=0.01))
+            outputs.extend([repr(client.deployment), str(client.deployment.key), repr(client.deployment.key)])
+            with pytest.raises((ConvexCallError, ImportStopped)) as info:
+                run_import(plan, [crm.dump], client, ImportOptions(state_dir=tmp_path / "inproc", progress=False))
+            errors.append(info.value)
+            client.close()
+        ep.faults({})
+    assert "gave up after 2 attempts" in str(errors[-1])
+    captured = capsys.readouterr()
+    outputs.extend([captured.out, captured.err])
+    for exc in errors:
+        outputs.extend([str(exc), repr(exc), "".join(traceback.format_exception(exc)), repr(exc.__dict__)])
+    assert not [text for text in outputs if _leaks(text)]
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.name == "checkpoint.json" for p in files) and any(p.name == "rejects.jsonl" for p in files)
+    assert not [p for p in files if _leaks(p.read_bytes().decode("utf-8", "replace"))]

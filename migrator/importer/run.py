@@ -153,7 +153,16 @@ class Importer:
             raise MigratorError(
                 f"the mapping's options.ownerField is {plan.options.owner_field!r} but the import was asked for "
                 f"{options.owner_field!r}",
-                "set options.ownerField in the mapping, run `dexie-convex generate` and deploy, then import again")
+                "set options.ownerField in the mapping, re-run `dexie-convex plan` (it scopes the key indexes by "
+                "the owner) and `dexie-convex generate`, deploy, then import again")
+        unscoped = [t.table for t in plan.mapped_tables() if options.owner_field and t.key
+                    and next((i.fields for i in t.indexes if i.name == t.key.index), [None])[0] != options.owner_field]
+        if unscoped:
+            raise MigratorError(
+                f"options.ownerField is {options.owner_field!r} but the key index of {', '.join(unscoped)} does not "
+                "start with it, so two owners' rows with the same key would collide",
+                "re-run `dexie-convex plan` with the same sources and dumps (it keeps your edits and scopes the key "
+                "indexes by the owner), then `dexie-convex generate`, deploy, and import again")
 
     def _deferred_path(self, round_: int) -> Path:
         """Rows waiting for references, read in round `round_` (written by the pass before)."""
@@ -168,6 +177,8 @@ class Importer:
         try:
             info = self.client.query(f"{MODULE}:planInfo", {})
         except ConvexCallError as exc:
+            if exc.status in (401, 403) or exc.status is None:
+                raise                          # a wrong key or an unreachable deployment: its own remedy
             raise MigratorError(f"the deployment has no usable {MODULE} module ({exc.message})",
                                 "run `dexie-convex generate MAPPING -o convex/` and deploy it (`npx convex deploy`), "
                                 "or pass --deploy") from None

@@ -3,6 +3,9 @@
 It loads a generated convex/ folder, serves the Convex HTTP API on 127.0.0.1 and, when
 stopped, writes every table as JSONL so the result can be inspected. The admin key is a
 fresh random one, passed through the environment (not the command line, which `ps` shows).
+
+Everything the Node process says after its ready line (stderr, and stdout) goes to a log
+file: a pipe nobody reads would fill up and stall a chatty endpoint mid-import.
 """
 
 from __future__ import annotations
@@ -10,46 +13,105 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import select
 import signal
 import subprocess
+import tempfile
+import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import IO, Iterator
 
 from ..errors import MigratorError
 from ..node_tools import ensure_node_modules
 from .convex_http import Deployment, Secret
 
+START_TIMEOUT_S = 120
+LOG_TAIL_CHARS = 3000
+
+
+class EndpointDidNotStart(MigratorError):
+    def __init__(self, convex_dir: Path, why: str, log_tail: str, log_path: Path | None):
+        self.convex_dir, self.log_tail, self.log_path = convex_dir, log_tail, log_path
+        where = f" (log: {log_path})" if log_path else ""
+        super().__init__(f"the local Convex endpoint did not start: {why}{where}\n{log_tail}",
+                         f"check that {convex_dir} holds a generated schema.ts and dexieImport.ts")
+
+
+def _tail(log: IO[bytes], secret: str) -> str:
+    log.flush()
+    log.seek(0, os.SEEK_END)
+    log.seek(max(0, log.tell() - LOG_TAIL_CHARS))
+    return log.read().decode("utf-8", "replace").replace(secret, "***")
+
+
+def _drain(stream: IO[str], log: IO[bytes]) -> None:
+    """Copy the endpoint's stdout after the ready line into the log, so its pipe never fills."""
+    for line in stream:
+        log.write(line.encode("utf-8", "replace"))
+        log.flush()
+
+
+def _ready_line(proc: subprocess.Popen, timeout: float) -> str:
+    """The first stdout line, or "" when the process ends or says nothing for `timeout` seconds."""
+    readable, _, _ = select.select([proc.stdout], [], [], timeout)
+    return proc.stdout.readline() if readable else ""
+
 
 @contextmanager
 def local_endpoint(convex_dir: str | Path, state_out: str | Path | None = None, *,
-                   faults: dict | None = None) -> Iterator[Deployment]:
+                   faults: dict | None = None, log_path: str | Path | None = None) -> Iterator[Deployment]:
+    """Start the endpoint on `convex_dir`; its output goes to `log_path` (else a temporary file)."""
     node = ensure_node_modules()
+    convex_dir = Path(convex_dir)
     key = secrets.token_hex(24)
-    cmd = ["node", str(node / "local_convex.mjs"), "--convex-dir", str(Path(convex_dir).resolve()), "--port", "0"]
+    cmd = ["node", str(node / "local_convex.mjs"), "--convex-dir", str(convex_dir.resolve()), "--port", "0"]
     if state_out is not None:
         cmd += ["--state-out", str(Path(state_out).resolve())]
     if faults:
         cmd += ["--faults", json.dumps(faults)]
     env = {**os.environ, "CONVEX_LOCAL_ADMIN_KEY": key}
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        line = proc.stdout.readline()
+    keep_log = log_path is not None
+    if keep_log:
+        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(log_path).write_bytes(b"")
+    else:
+        fd, log_path = tempfile.mkstemp(prefix="local-convex-", suffix=".log")
+        os.close(fd)
+    # append mode: the Node process (stderr) and the drain thread (stdout) both write at the end
+    with open(log_path, "a+b") as log:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=env)
+        drain = None
         try:
-            ready = json.loads(line)
-        except ValueError:
-            proc.kill()
-            err = proc.stderr.read()[-3000:].replace(key, "***")
-            raise MigratorError(f"the local Convex endpoint did not start:\n{err}",
-                                f"check that {convex_dir} holds a generated schema.ts and dexieImport.ts") from None
-        yield Deployment(url=ready["url"], key=Secret(key))
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
+            line = _ready_line(proc, START_TIMEOUT_S)
             try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
+                ready = json.loads(line)
+                url = ready["url"]
+            except (ValueError, TypeError, KeyError):
+                try:
+                    exited = proc.wait(timeout=2) if line == "" else None
+                except subprocess.TimeoutExpired:
+                    exited = None
                 proc.kill()
-        for stream in (proc.stdout, proc.stderr):
-            if stream:
-                stream.close()
+                proc.wait()
+                why = (f"it exited with code {exited}" if exited is not None
+                       else f"no ready line within {START_TIMEOUT_S} s" if line == ""
+                       else f"unexpected output {line[:200].replace(key, '***')!r}")
+                raise EndpointDidNotStart(convex_dir, why, _tail(log, key),
+                                          Path(log_path) if keep_log else None) from None
+            drain = threading.Thread(target=_drain, args=(proc.stdout, log), daemon=True)
+            drain.start()
+            yield Deployment(url=url, key=Secret(key))
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            if drain is not None:
+                drain.join(timeout=5)
+            proc.stdout.close()
+            if not keep_log:
+                Path(log_path).unlink(missing_ok=True)
