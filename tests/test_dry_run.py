@@ -11,6 +11,7 @@ import copy
 import dataclasses
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -145,6 +146,48 @@ def test_dry_run_counts_the_files_the_import_stores(tmp_path):
     assert counts_without_time(tmp_path / "dry.json") == counts_without_time(tmp_path / "real.json")
     assert [(r["table"], r["key"]) for r in rejects(state / "dry-run" / "rejects.jsonl")] == \
         [(r["table"], r["key"]) for r in rejects(state / "rejects.jsonl")]
+
+
+def test_dry_run_predicts_references_deferred_resolved_and_dangling(tmp_path):
+    """Every suggested reference applied, and one contact pointing at a company that does not exist."""
+    mapping = plan_app("crm-class-ts", tmp_path / "m")
+    mapping.write_text(re.sub(r'// suggested: ("[^"]+": "[^"]+",)', r"\1", mapping.read_text()))
+    plan_app("crm-class-ts", tmp_path / "m")
+    data = json.loads((APPS / "crm-class-ts" / "dump.json").read_text())
+    contacts = next(t for t in data["data"]["data"] if t["tableName"] == "contacts")
+    contacts["rows"][0]["companyId"] = 999
+    dangling_key = contacts["rows"][0]["id"]
+    dump = tmp_path / "crm.json"
+    dump.write_text(json.dumps(data))
+    state = tmp_path / "state"
+    run("import", mapping, dump, "--dry-run", "-q", "--state-dir", state, "--summary-json", tmp_path / "dry.json")
+    run("import", mapping, dump, "-q", "--state-dir", state, "--summary-json", tmp_path / "real.json")
+    dry_rejects = sorted((r["table"], r["key"], r["reason"]) for r in rejects(state / "dry-run" / "rejects.jsonl"))
+    real_rejects = sorted((r["table"], r["key"], r["reason"]) for r in rejects(state / "rejects.jsonl"))
+    assert ("contacts", dangling_key, "reference companyId: no companies row has key 999") in dry_rejects
+    assert dry_rejects == real_rejects
+    dry = counts_without_time(tmp_path / "dry.json")
+    assert dry == counts_without_time(tmp_path / "real.json")
+    assert dry["contacts"]["deferred"] > 0 and dry["contacts"]["resolved"] > 0
+
+
+def test_dry_run_predicts_unique_index_clashes(tmp_path):
+    """nested-dotted declares `&contact.email`: a second row with the first row's email is refused."""
+    mapping = plan_app("nested-dotted", tmp_path / "m")
+    data = json.loads((APPS / "nested-dotted" / "dump.json").read_text())
+    [people] = data["data"]["data"]
+    first, second = people["rows"][0], people["rows"][1]
+    second["contact"]["email"] = first["contact"]["email"]
+    dump = tmp_path / "people.json"
+    dump.write_text(json.dumps(data))
+    state = tmp_path / "state"
+    run("import", mapping, dump, "--dry-run", "-q", "--state-dir", state, "--summary-json", tmp_path / "dry.json")
+    run("import", mapping, dump, "-q", "--state-dir", state, "--summary-json", tmp_path / "real.json")
+    dry_rejects = [(r["table"], r["key"], r["reason"]) for r in rejects(state / "dry-run" / "rejects.jsonl")]
+    assert [(t, k) for t, k, _ in dry_rejects] == [("people", second["id"])]
+    assert "unique index" in dry_rejects[0][2] and f"key {first['id']}" in dry_rejects[0][2]
+    assert dry_rejects == [(r["table"], r["key"], r["reason"]) for r in rejects(state / "rejects.jsonl")]
+    assert counts_without_time(tmp_path / "dry.json") == counts_without_time(tmp_path / "real.json")
 
 
 # -- the client alone, against the behaviour of the generated upsertBatch -----------------

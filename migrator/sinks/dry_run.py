@@ -61,9 +61,12 @@ def _at_path(doc: dict, path: str) -> Any:
     return value
 
 
-@dataclass
+@dataclass(eq=False)
 class _Row:
+    """A row this dry run "wrote": its placeholder id, key, content digest and unique-index entries."""
+
     id: str
+    key: Any
     digest: bytes
     unique_keys: list
 
@@ -81,7 +84,7 @@ class DryRunClient:
         for parent, multi in plan.side_tables():
             self.fields[multi.table] = side_table_fields(parent, multi)
         self._rows: dict[tuple, _Row] = {}          # (table, owner, key) -> the row "inserted"
-        self._unique: dict[tuple, str] = {}         # (table, index, values) -> id of the row holding them
+        self._unique: dict[tuple, _Row] = {}        # (table, index, values) -> the row holding them
         self._ids: dict[str, str] = {}              # placeholder id -> its table
         self._files: dict[str, str] = {}            # sha256 -> placeholder storage id
         self._lock = threading.Lock()
@@ -156,9 +159,9 @@ class DryRunClient:
                 continue
             entry = (table, unique["index"], _canonical(values))
             holder = self._unique.get(entry)
-            if holder is not None and (existing is None or holder != existing.id):
+            if holder is not None and holder is not existing:
                 return {"status": "failed", "reason": f"unique index {unique['index']} ({', '.join(unique['fields'])}): "
-                                                      "value already used by another row of this import"}
+                                                      f"value already used by the row with key {_js_json(holder.key)}"}
             unique_keys.append(entry)
         problems = check_document(doc, self.fields[table], self._id_table)
         for side in spec["sides"]:
@@ -170,7 +173,7 @@ class DryRunClient:
             return {"status": "failed", "reason": "; ".join(map(str, problems))}
         digest = _canonical(doc)
         if existing is None:
-            existing = self._rows[row_key] = _Row(self._new_id(table), digest, [])
+            existing = self._rows[row_key] = _Row(self._new_id(table), doc.get(spec["keyField"]), digest, [])
             status = "inserted"
         else:
             status = "unchanged" if existing.digest == digest else "updated"
@@ -179,7 +182,7 @@ class DryRunClient:
             self._unique.pop(entry, None)
         existing.unique_keys = unique_keys
         for entry in unique_keys:
-            self._unique[entry] = existing.id
+            self._unique[entry] = existing
         outcome = {"status": status, "id": existing.id}
         if deferred:
             outcome["deferred"] = deferred
@@ -200,8 +203,7 @@ class DryRunClient:
                 if target is None:
                     if defer:
                         break
-                    raise ValueError(f"reference {field}: no {ref['table']} row has key "
-                                     f"{orjson.dumps(encode(key)).decode()}")
+                    raise ValueError(f"reference {field}: no {ref['table']} row has key {_js_json(key)}")
                 ids.append(target.id)
             if len(ids) != len(original if ref["many"] else [original]):
                 del doc[field]
@@ -223,6 +225,13 @@ class DryRunClient:
     def _id_table(self, value: str) -> str | None:
         """Ids this dry run handed out know their table; anything else is checked loosely."""
         return self._ids.get(value) or loose_id_table(value)
+
+
+def _js_json(key: Any) -> str:
+    """The key as the generated module's JSON.stringify shows it (1.0 is `1`)."""
+    if isinstance(key, float) and key.is_integer() and abs(key) < 2**53:
+        return str(int(key))
+    return orjson.dumps(encode(key)).decode()
 
 
 def _placeholder(number: int, table: str) -> str:
