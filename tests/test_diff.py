@@ -1,8 +1,8 @@
 """`diff` for every fixture app: against (a) an empty schema, (b) its own generated schema.ts,
 (c) that schema.ts hand-edited with one change of every kind.
 
-Expectations come from elsewhere than the diff code: table names from `schema.export()` of
-the real `convex` package or from the plan, Dexie features from real Dexie's parse
+Expectations come from elsewhere than the diff code: table names from the plan, Dexie
+features from real Dexie's parse
 (`dexie-parse.json`), and in (c) from the edits this test makes and the breaking rules
 written out here (turned required, narrowed, removed, index dropped/changed: breaking;
 widening and additions of optional things: not).
@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from migrator import commands
+from migrator.cli import cli
 from migrator.diff.compare import Change
 from migrator.plan.model import DatabasePlan
 from migrator.plan.validators import parse_validator
@@ -46,6 +48,12 @@ def generated(request, tmp_path_factory) -> Generated:
                      result.schema_path.read_text())
 
 
+def _exit_code(g: Generated, against: Path | None = None) -> int:
+    """`dexie-convex diff MAPPING... [--against FILE] --exit-code`"""
+    args = ["diff", *map(str, g.mappings), "--exit-code"] + (["--against", str(against)] if against else [])
+    return CliRunner().invoke(cli, args).exit_code
+
+
 def _planned_tables(g: Generated) -> list[str]:
     """The Convex tables the plan makes: mapped tables, multiEntry side tables, the file registry."""
     names = [t.table for p in g.plans.values() for t in p.mapped_tables()]
@@ -62,6 +70,7 @@ def test_against_empty_schema(generated: Generated):
     assert [(c.kind, c.table, c.breaking) for c in diff.changes] == \
         [("table-added", t, False) for t in _planned_tables(generated)]
     assert all(parse_validator(c.new).kind == "object" for c in diff.changes)
+    assert _exit_code(generated) == 2
 
 
 def test_features_that_do_not_carry_over_match_dexie_parse(generated: Generated):
@@ -88,6 +97,7 @@ def test_features_that_do_not_carry_over_match_dexie_parse(generated: Generated)
 def test_against_own_generated_schema_has_no_differences(generated: Generated):
     diff = commands.diff_schema(generated.mappings, generated.schema)
     assert diff.changes == [] and not diff.differs
+    assert _exit_code(generated, generated.schema) == 0
 
 
 # -- (c) against a hand-edited schema -------------------------------------------------------------
@@ -227,3 +237,4 @@ def test_against_hand_edited_schema(generated: Generated, tmp_path: Path):
             if getattr(want, attr) is not None:
                 assert _compact(getattr(change, attr)) == _compact(getattr(want, attr)), f"{where} {attr}"
     assert not any((c.table, c.name) in unchanged for c in diff.changes)
+    assert _exit_code(generated, edited) == 2

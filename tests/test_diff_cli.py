@@ -120,6 +120,18 @@ def test_generate_refuses_a_hand_written_schema_and_shows_the_diff(crm, tmp_path
     assert (target / "schema.ts").read_text().startswith(GENERATED_MARKER)
 
 
+def test_force_over_an_unreadable_schema_warns_that_there_is_no_diff(crm, tmp_path):
+    out, [mapping], plans, generated = crm
+    target = tmp_path / "convex"
+    target.mkdir()
+    (target / "schema.ts").write_text("export default defineSchema({ a: ")
+    refused = run("generate", mapping, "-o", target)
+    assert refused.exit_code == 1 and "schema.ts:1:" in refused.output and "syntax error" in refused.output
+    forced = run("generate", mapping, "-o", target, "--force")
+    assert forced.exit_code == 0 and "warning: no diff" in forced.output
+    assert (target / "schema.ts").read_text().startswith(GENERATED_MARKER)
+
+
 USER_SCHEMA = '''// My app's schema, written by hand.
 import {{ defineSchema, defineTable }} from "convex/server";
 import {{ v }} from "convex/values";
