@@ -217,3 +217,30 @@ def test_verify_url_refuses_a_module_from_another_plan(tmp_path: Path, node_avai
         result = CliRunner().invoke(cli, ["verify", "--url", dep.url, "--deploy-key", dep.key.reveal(),
                                           str(mapping), str(app / "dump.json")])
     assert result.exit_code == 1 and "generated from another plan" in result.output
+
+
+def test_references_verify_by_original_key_across_runs(tmp_path: Path, node_available):
+    """With the suggested references applied, stored `_id`s differ per run; verify compares the keys they point to."""
+    crm = Path(shutil.copytree(APPS / "crm-class-ts", tmp_path / "crm"))
+    planned = commands.plan_mappings([crm / "src"], [crm / "dump.json"], crm / "mappings")
+    mapping = planned.writes[0].path
+    text = mapping.read_text()
+    assert text.count('// suggested: "') == 4
+    mapping.write_text(text.replace('// suggested: "', '"'))
+    assert run_verify(str(crm), "--update", "--local").exit_code == 0
+    result = run_verify(str(crm), "--local", "--json")
+    assert result.exit_code == 0, result.output
+    plan = json.loads((crm / "expected" / "plan.json").read_text())["databases"]["CrmDB"]
+    assert plan["references"]["deals.contactId"] == "contacts"
+    deals = json.loads((crm / "expected" / "content.json").read_text())["databases"]["CrmDB"]["deals"]
+    assert deals["count"] == len(raw_tables(crm / "dump.json")["deals"])
+    edit_dump(crm / "dump.json", "deals", lambda rows: rows[0].update(contactId=rows[1]["contactId"]))
+    assert rows_differ(raw_tables(crm / "dump.json")["deals"], raw_tables(APPS / "crm-class-ts" / "dump.json")["deals"]) == [
+        raw_tables(crm / "dump.json")["deals"][0]["id"]]
+    drifts = drifts_of(run_verify(str(crm), "--local", "--json"))
+    first = str(raw_tables(crm / "dump.json")["deals"][0]["id"])
+    assert {(d["stage"], d["table"], d["key"]) for d in drifts} == {("content", "deals", first), ("local", "deals", first)}
+
+
+def rows_differ(a: list[dict], b: list[dict]) -> list:
+    return [x["id"] for x, y in zip(a, b) if x != y]

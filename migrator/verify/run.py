@@ -17,7 +17,7 @@ from ..plan.model import DatabasePlan
 from ..sinks.convex_http import ConvexCallError, ConvexClient, ConvexFunctionError, resolve_deployment
 from .compare import Drift, compare_content, compare_plans, compare_rejected, compare_schemas
 from .content import TableContent, documents_of_tables, dump_content, read_rejects, stored_content
-from .expectations import DatabaseRun, compute_results, plan_fixture, read_expected, write_expected
+from .expectations import DatabaseRun, Results, compute_results, plan_fixture, read_expected, write_expected
 from .fixture_dir import Fixture
 
 PAGE_SIZE = 64
@@ -74,6 +74,28 @@ def _with_forms(expected: dict[str, TableContent], predicted: dict[str, TableCon
     return expected
 
 
+def _apply_dry_run(runs: list[DatabaseRun], actual: Results, work: Path) -> None:
+    """Rows the dry run refuses (document limits, unique indexes, references) are rejected, not stored."""
+    for i, run in enumerate(runs):
+        tables = actual.content[run.plan.database]
+        for table, rejected in _dry_run(run, work / f"dry-run-{i}").items():
+            for key, reason in rejected.items():
+                if table in tables:
+                    tables[table].reject(key, f"(dry run) {reason}")
+
+
+def _compare_local(fixture: Fixture, runs: list[DatabaseRun], expected: Results, actual: Results,
+                   work: Path) -> list[Drift]:
+    drifts = []
+    for i, run in enumerate(runs):
+        db = run.plan.database
+        stored, rejected = _local_import(run, work / f"local-{i}")
+        want = {db: _with_forms(expected.content.get(db, {}), actual.content[db])}
+        drifts += compare_content(fixture.name, "local", want, {db: stored}, rejected=False)
+        drifts += compare_rejected(fixture.name, "local", want, {db: rejected})
+    return drifts
+
+
 def verify_fixture(fixture: Fixture, *, local: bool = False, update: bool = False) -> VerifyReport:
     """Plan, generate, dry-run (and import locally) the fixture; compare with `expected/`."""
     report = VerifyReport(fixture.name, fixture.path)
@@ -83,12 +105,7 @@ def verify_fixture(fixture: Fixture, *, local: bool = False, update: bool = Fals
             runs = plan_fixture(fixture, work)
             report.stages += ["plan", "generate"]
             actual = compute_results(fixture, runs)
-            for run in runs:
-                for table, rejected in _dry_run(run, work / f"dry-{run.plan.database}").items():
-                    content = actual.content[run.plan.database].get(table)
-                    for key, reason in rejected.items():
-                        if content is not None:
-                            content.reject(key, f"(dry run) {reason}")
+            _apply_dry_run(runs, actual, work)
             report.stages.append("dry-run")
             report.counts = {db: {t: len(c.rows) for t, c in tables.items()} for db, tables in actual.content.items()}
             if update:
@@ -102,12 +119,7 @@ def verify_fixture(fixture: Fixture, *, local: bool = False, update: bool = Fals
             report.drifts += compare_schemas(fixture.name, expected.schema, actual.schema)
             report.drifts += compare_content(fixture.name, "content", expected.content, actual.content)
             if local:
-                for run in runs:
-                    db = run.plan.database
-                    stored, rejected = _local_import(run, work / f"local-{db}")
-                    want = {db: _with_forms(expected.content.get(db, {}), actual.content[db])}
-                    report.drifts += compare_content(fixture.name, "local", want, {db: stored}, rejected=False)
-                    report.drifts += compare_rejected(fixture.name, "local", want, {db: rejected})
+                report.drifts += _compare_local(fixture, runs, expected, actual, work)
                 report.stages.append("local")
         except MigratorError as exc:
             report.drifts.append(Drift(fixture.name, "setup", f"error: {exc}"))
