@@ -101,6 +101,8 @@ def test_json_is_the_same_diff_as_data(crm):
     assert [(c["kind"], c["table"], c["breaking"]) for c in data["changes"]] == \
         [("table-added", t, False) for t in _tables(plans)]
     assert {n["feature"] for n in data["notCarriedOver"]} == {"primary key", "unique index", ".upgrade()"}
+    assert {n["dexieTable"] for n in data["notCarriedOver"] if n["feature"] == "primary key"} == \
+        {t.source for p in plans for t in p.mapped_tables()}
 
 
 # -- generate over an existing schema.ts ----------------------------------------------------------

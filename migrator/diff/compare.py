@@ -41,7 +41,8 @@ class NotCarriedOver:
     handling: str
 
     def to_json(self) -> dict:
-        return asdict(self)
+        return {"feature": self.feature, "database": self.database, "dexieTable": self.dexie_table,
+                "spec": self.spec, "handling": self.handling}
 
 
 @dataclass
