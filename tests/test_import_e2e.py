@@ -18,6 +18,7 @@ import shutil
 import struct
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -98,13 +99,21 @@ def escaped(key: str) -> str:
     return "".join(out)
 
 
-def expected_value(v: Any) -> Any:
+def iso(ms: float) -> str:
+    """JS `Date.prototype.toISOString()`."""
+    if math.isnan(ms):
+        raise Rejected("an invalid Date has no ISO form")
+    stamp = datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(milliseconds=ms)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
+
+
+def expected_value(v: Any, dates: str = "ms") -> Any:
     if v is None or isinstance(v, (bool, str)):
         return v
     if isinstance(v, (int, float)):
         return float(v)                                  # NaN, +-Infinity kept as floats
     if isinstance(v, JsDate):
-        return float(v.ms)                               # epoch ms (NaN for an invalid date)
+        return float(v.ms) if dates == "ms" else iso(v.ms)   # epoch ms (NaN for an invalid date) or ISO
     if isinstance(v, JsBigInt):
         if not -(2**63) <= v.value < 2**63:
             raise Rejected(f"bigint {v.value} is outside int64")
@@ -114,15 +123,15 @@ def expected_value(v: Any) -> Any:
     if isinstance(v, JsRegExp):
         return {"source": v.source, "flags": v.flags}
     if isinstance(v, JsSet):
-        return [expected_value(x) for x in v.items]
+        return [expected_value(x, dates) for x in v.items]
     if isinstance(v, JsMap):
         if all(isinstance(k, str) for k, _ in v.entries):
-            return {escaped(k): expected_value(x) for k, x in v.entries}
-        return [{"key": expected_value(k), "value": expected_value(x)} for k, x in v.entries]
+            return {escaped(k): expected_value(x, dates) for k, x in v.entries}
+        return [{"key": expected_value(k, dates), "value": expected_value(x, dates)} for k, x in v.entries]
     if isinstance(v, (list, tuple)):
-        return [None if x is UNDEFINED else expected_value(x) for x in v]
+        return [None if x is UNDEFINED else expected_value(x, dates) for x in v]
     if isinstance(v, dict):
-        return {escaped(k): expected_value(x) for k, x in v.items() if x is not UNDEFINED}
+        return {escaped(k): expected_value(x, dates) for k, x in v.items() if x is not UNDEFINED}
     raise AssertionError(f"the test does not know {v!r}")
 
 
@@ -148,9 +157,9 @@ def key_json(k: Any) -> str:
 def expected_key(k: Any, encoding: str) -> Any:
     if encoding == "json":
         return key_json(k)
-    if encoding == "date-ms":
+    if encoding in ("date-ms", "date-iso"):
         assert isinstance(k, JsDate)
-        return float(k.ms)
+        return float(k.ms) if encoding == "date-ms" else iso(k.ms)
     if encoding == "number":
         assert isinstance(k, (int, float)) and not isinstance(k, bool)
         return float(k)
@@ -175,9 +184,9 @@ def storage_fields(dump_path: Path, inline_max: int) -> set[tuple[str, str]]:
     return {tf for tf, size in largest.items() if size > inline_max}
 
 
-def expected_doc(t: TablePlan, key: Any, value: Any, stored: set[tuple[str, str]]) -> dict:
+def expected_doc(t: TablePlan, key: Any, value: Any, stored: set[tuple[str, str]], dates: str) -> dict:
     if t.wrap_value:                                     # outbound non-object values: {dexieKey, value}
-        doc = {} if value is UNDEFINED else {t.wrap_value: expected_value(value)}
+        doc = {} if value is UNDEFINED else {t.wrap_value: expected_value(value, dates)}
     else:
         assert isinstance(value, dict), f"{t.source}: row {key!r} is not an object and the table is not wrapped"
         names = {f.source: f.name for f in t.fields if f.source is not None}
@@ -188,7 +197,7 @@ def expected_doc(t: TablePlan, key: Any, value: Any, stored: set[tuple[str, str]
             if (t.source, name) in stored:
                 doc[names[name]] = Stored(v.data, v.mime)
             else:
-                doc[names[name]] = expected_value(v)
+                doc[names[name]] = expected_value(v, dates)
     if t.key:
         doc[t.key.field] = expected_key(key, t.key.encoding)
     return doc
@@ -248,11 +257,11 @@ class ImportedDatabase:
     rejects: list[dict] = field(default_factory=list)
 
 
-def plan_app(app: str, out: Path) -> list[tuple[DatabasePlan, Path, list[Path]]]:
+def plan_app(app: str, out: Path, dates: str | None = None) -> list[tuple[DatabasePlan, Path, list[Path]]]:
     """Plan the app from its sources and dump(s): (plan, mapping file, that database's dumps)."""
     src = FIXTURES / "apps" / app
     dumps = sorted(src.glob("dump*.json"))
-    result = commands.plan_mappings([src / "src"], dumps, out / "mappings")
+    result = commands.plan_mappings([src / "src"], dumps, out / "mappings", dates=dates)
     planned = []
     for plan, written in zip(result.plans, result.writes):
         mine = [d for d in dumps if str(d) in plan.sources.get("dumps", [])]
@@ -270,12 +279,14 @@ def import_into_local(plan_path: Path, dumps: list[Path], out: Path, **options) 
     return ImportedDatabase(load_mapping(plan_path), plan_path, dumps, contents, state, result.summary, rejects)
 
 
-@pytest.fixture(scope="module", params=APPS)
+@pytest.fixture(scope="module", params=APPS + ["keys-outbound@iso", "media-blobs@iso"])
 def imported(request, tmp_path_factory) -> list[ImportedDatabase]:
-    """Each app planned, generated and imported once (one import per database)."""
-    out = tmp_path_factory.mktemp(request.param)
+    """Each app planned, generated and imported once (one import per database); `@iso`: dates as ISO text."""
+    app, _, dates = request.param.partition("@")
+    out = tmp_path_factory.mktemp(app)
     databases = []
-    for plan, path, dumps in plan_app(request.param, out):
+    for plan, path, dumps in plan_app(app, out, dates or None):
+        assert plan.options.dates == (dates or "ms")
         databases.append(import_into_local(path, dumps, out / plan.database))
     assert databases, f"{request.param}: no database was planned"
     return databases
@@ -301,7 +312,7 @@ def expected_rows(db: ImportedDatabase) -> list[ExpectedRow]:
                     continue
                 key = row.index if row.key is None else row.key
                 try:
-                    rows.append(ExpectedRow(t, key, expected_doc(t, key, row.value, stored)))
+                    rows.append(ExpectedRow(t, key, expected_doc(t, key, row.value, stored, db.plan.options.dates)))
                 except Rejected as exc:
                     rows.append(ExpectedRow(t, key, None, str(exc)))
     return rows
@@ -396,6 +407,35 @@ def test_key_fields_follow_the_rules(imported):
                 assert t.key.index == "by_id_key", t.table      # `by_id` is reserved by Convex
             for f in t.fields:
                 assert not refused_name(f.name) and not f.name.startswith("_") and len(f.name) <= 64, f.name
+
+
+def value_kinds(v: Any, top: bool = False) -> set[str]:
+    if isinstance(v, (JsBlob, JsFile)):
+        return {"Blob", "large Blob" if len(v.data) > 256 * 1024 else "small Blob"}
+    if isinstance(v, float) and not math.isfinite(v):
+        return {"NaN" if math.isnan(v) else "Infinity"}
+    kinds = {type(v).__name__} if isinstance(v, (JsDate, JsBigInt, JsBinary, JsMap, JsSet, JsRegExp)) else set()
+    if top and not isinstance(v, dict):
+        kinds.add("non-object row")
+    inner = v.items() if isinstance(v, dict) else enumerate(v) if isinstance(v, (list, tuple)) else ()
+    for _, x in inner:
+        kinds |= value_kinds(x)
+    return kinds
+
+
+def test_the_fixtures_hold_every_kind_of_value_the_rules_name():
+    """So that the comparisons above are not vacuous."""
+    kinds: set[str] = set()
+    for path in sorted((FIXTURES / "apps").glob("*/dump*.json")):
+        with open_dump(path) as dump:
+            for row in dump.rows():
+                kinds |= value_kinds(row.value, top=True)
+                kinds |= {f"{type(k).__name__} key" for k in (row.key if isinstance(row.key, tuple) else [row.key])}
+                if isinstance(row.value, dict) and any(refused_name(k) or k.startswith("_") for k in row.value):
+                    kinds.add("renamed field")
+    assert {"JsDate", "JsBigInt", "JsBinary", "JsMap", "JsSet", "JsRegExp", "NaN", "Infinity", "small Blob",
+            "large Blob", "non-object row", "renamed field", "JsDate key", "JsBinary key", "list key", "str key",
+            "float key"} <= kinds, kinds
 
 
 # README examples of renamed fields and key fields, checked against the fixtures that hold them.
