@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from .compare import Change, SchemaDiff
 
-_TABLE_LEVEL = {"table-added": "+", "table-removed": "-", "table-not-understood": "?",
-                "schema-options-removed": "-", "entry-not-understood": "?"}
+_TABLE_LEVEL = {"table-added", "table-removed", "table-not-understood", "schema-options-removed",
+                "entry-not-understood"}
 _SIGN = {"added": "+", "removed": "-", "changed": "~", "optionality": "~"}
 
 
