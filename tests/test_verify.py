@@ -109,8 +109,8 @@ def test_changed_dump_value_names_fixture_table_and_key(todo: Path):
     assert raw_tables(todo / "dump.json")["todoItems"][0]["id"] == 1
     drifts = drifts_of(run_verify(str(todo), "--json"))
     assert {(d["fixture"], d["stage"], d["table"], d["key"], d["what"]) for d in drifts} == {
-        ("todo-js", "content", "todoItems", "1", "changed value")}
-    assert "todo-js: content TodoDB.todoItems key 1: changed value" in drifts[0]["message"]
+        ("todo-js", "content", "todoItems", "1", "changed value in title")}
+    assert drifts[0]["message"].startswith("todo-js: content TodoDB.todoItems key 1: changed value in title (expected ")
 
 
 def test_dropped_row_names_fixture_table_and_key(todo: Path):
@@ -140,10 +140,12 @@ def test_changed_mapping_names_fixture_table_and_entry(todo: Path):
     plan_drifts = {(d["table"], d["key"]) for d in drifts if d["stage"] == "plan"}
     assert ("todoItems", "fields[label].name") in plan_drifts and ("todoItems", "fields[title].name") in plan_drifts
     assert {t for t, _ in plan_drifts} == {"todoItems"}
-    changed = {(d["table"], d["key"]) for d in drifts if d["stage"] == "content" and d["what"] == "changed value"}
+    changed = {(d["table"], d["key"]) for d in drifts
+               if d["stage"] == "content" and d["what"] == "changed value in label, title"}
     assert changed == {("todoItems", str(r["id"])) for r in raw_tables(todo / "dump.json")["todoItems"]}
     assert any(d["stage"] == "schema" and d["table"] == "todoItems" for d in drifts)
-    assert any(d["message"].startswith("todo-js: content TodoDB.todoItems key 1: changed value") for d in drifts)
+    assert any(d["message"].startswith("todo-js: content TodoDB.todoItems key 1: changed value in label, title")
+               for d in drifts)
 
 
 def test_dry_run_rejection_is_a_drift_when_none_is_expected(todo: Path):
@@ -239,7 +241,8 @@ def test_references_verify_by_original_key_across_runs(tmp_path: Path, node_avai
         raw_tables(crm / "dump.json")["deals"][0]["id"]]
     drifts = drifts_of(run_verify(str(crm), "--local", "--json"))
     first = str(raw_tables(crm / "dump.json")["deals"][0]["id"])
-    assert {(d["stage"], d["table"], d["key"]) for d in drifts} == {("content", "deals", first), ("local", "deals", first)}
+    assert {(d["stage"], d["table"], d["key"], d["what"]) for d in drifts} == {
+        ("content", "deals", first, "changed value in contactId"), ("local", "deals", first, "changed value in contactId")}
 
 
 def rows_differ(a: list[dict], b: list[dict]) -> list:

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .content import TableContent, changed_fields
+from .content import TableContent
 
 # Where a result comes from; content drifts say which.
 STAGES = ("setup", "plan", "schema", "content", "dry-run", "local", "deployment")
@@ -142,8 +142,9 @@ def compare_content(fixture: str, stage: str, expected: dict[str, dict[str, Tabl
                     continue
                 what = ("row missing" + (f" (rejected: {got.rejected[key]})" if key in got.rejected else "")
                         if b is None else "unexpected row" if a is None else "changed value")
-                if a and b and key in want.forms and key in got.forms:
-                    what += " in " + ", ".join(changed_fields(want.forms[key], got.forms[key]))
+                changed = want.changed_fields(got, key) if a and b else []
+                if changed:
+                    what += " in " + ", ".join(changed)
                 table_drifts.append(Drift(fixture, stage, what, db, table, key, a, b))
             if rejected:
                 for key in sorted(want.rejected.keys() | got.rejected.keys()):

@@ -28,6 +28,8 @@ from ..transform.rows import row_key, transform_row
 from ..transform.values import BlobToStore, Converter
 
 SYSTEM_FIELDS = ("_id", "_creationTime")
+SIDE_PREFIX = "side table "        # the field digest of a row's multiEntry side-table values
+FIELD_DIGEST_CHARS = 6
 STORAGE_ID = Validator.id("_storage")
 
 
@@ -69,7 +71,15 @@ class TableContent:
     rows: dict[str, str] = field(default_factory=dict)
     rejected: dict[str, str] = field(default_factory=dict)     # original key label -> reason
     stored_keys: dict[str, str] = field(default_factory=dict)  # original key label -> row label (from a dump)
-    forms: dict[str, dict] = field(default_factory=dict)       # row label -> canonical form (computed, not stored)
+    fields: dict[str, dict[str, str]] = field(default_factory=dict)  # row label -> field -> short digest
+
+    def add(self, label: str, doc: dict, sides: dict[str, list]) -> None:
+        """A row in canonical form: its digest, and one per field so a drift can name what changed."""
+        form = {"doc": doc, "sides": {t: v for t, v in sides.items() if v}}
+        self.rows[label] = digest(orjson.dumps(form, option=orjson.OPT_SORT_KEYS))
+        parts = {**form["doc"], **{f"{SIDE_PREFIX}{t}": v for t, v in form["sides"].items()}}
+        self.fields[label] = {n: digest(orjson.dumps(v, option=orjson.OPT_SORT_KEYS))[:FIELD_DIGEST_CHARS]
+                              for n, v in parts.items()}
 
     def reject(self, original: str, reason: str) -> None:
         """A row refused later on the way (by the dry run): rejected, not stored."""
@@ -83,24 +93,26 @@ class TableContent:
     def checksum(self) -> str:
         return digest("\n".join(f"{k}\t{d}" for k, d in sorted(self.rows.items())))
 
+    def changed_fields(self, other: "TableContent", label: str) -> list[str]:
+        """The fields (and side tables) in which this table's row `label` differs from the other's."""
+        a, b = self.fields.get(label, {}), other.fields.get(label, {})
+        return [n for n in sorted(a.keys() | b.keys()) if a.get(n) != b.get(n)]
+
     def to_json(self) -> dict:
+        """Compact: per row its digest, and its field digests as one line in the order of `fieldNames`."""
+        names = sorted({n for f in self.fields.values() for n in f})
         return {"count": len(self.rows), "keysChecksum": self.keys_checksum(), "checksum": self.checksum(),
-                "rows": dict(sorted(self.rows.items())), "rejected": dict(sorted(self.rejected.items()))}
+                "rows": dict(sorted(self.rows.items())), "rejected": dict(sorted(self.rejected.items())),
+                "fieldNames": names,
+                "fieldDigests": {k: " ".join(self.fields[k].get(n, "-") for n in names)
+                                 for k in sorted(self.rows) if k in self.fields}}
 
     @classmethod
     def from_json(cls, data: dict) -> "TableContent":
-        return cls(rows=dict(data.get("rows", {})), rejected=dict(data.get("rejected", {})))
-
-
-def _row_form(doc: dict, sides: dict[str, list]) -> dict:
-    return {"doc": doc, "sides": {t: v for t, v in sides.items() if v}}
-
-
-def changed_fields(a: dict, b: dict) -> list[str]:
-    """Top-level fields (and side tables) in which two canonical row forms differ."""
-    names = [n for n in sorted(a["doc"].keys() | b["doc"].keys()) if a["doc"].get(n) != b["doc"].get(n)]
-    return names + [f"side table {t}" for t in sorted(a["sides"].keys() | b["sides"].keys())
-                    if a["sides"].get(t) != b["sides"].get(t)]
+        names = data.get("fieldNames", [])
+        fields = {k: {n: d for n, d in zip(names, line.split(" ")) if d != "-"}
+                  for k, line in data.get("fieldDigests", {}).items()}
+        return cls(rows=dict(data.get("rows", {})), rejected=dict(data.get("rejected", {})), fields=fields)
 
 
 def _key_field(table: TablePlan) -> str:
@@ -137,8 +149,7 @@ def dump_content(plan: DatabasePlan, dumps: Iterable[str | Path]) -> dict[str, T
                 label = key_label(doc[_key_field(table)])
                 content.rejected.pop(original_key_label(key), None)
                 content.stored_keys[original_key_label(key)] = label
-                content.forms[label] = _row_form(doc, sides)      # a later row with the same key wins, as upserts do
-                content.rows[label] = digest(orjson.dumps(content.forms[label], option=orjson.OPT_SORT_KEYS))
+                content.add(label, doc, sides)     # a later row with the same key wins, as upserts do
     return tables
 
 
@@ -172,9 +183,7 @@ def stored_content(plan: DatabasePlan, documents: dict[str, list[dict]]) -> dict
                 elif name in refs:
                     value = [key_by_id.get(v, v) for v in value] if isinstance(value, list) else key_by_id.get(value, value)
                 doc[name] = canonical(value)
-            label = key_label(doc.get(_key_field(t)))
-            content.forms[label] = _row_form(doc, sides_by_owner.get(stored["_id"], {}))
-            content.rows[label] = digest(orjson.dumps(content.forms[label], option=orjson.OPT_SORT_KEYS))
+            content.add(key_label(doc.get(_key_field(t))), doc, sides_by_owner.get(stored["_id"], {}))
     return tables
 
 
