@@ -247,3 +247,14 @@ def test_references_verify_by_original_key_across_runs(tmp_path: Path, node_avai
 
 def rows_differ(a: list[dict], b: list[dict]) -> list:
     return [x["id"] for x, y in zip(a, b) if x != y]
+
+
+def test_owner_scoped_mapping_is_refused_with_a_remedy(todo: Path):
+    mapping = commands.plan_mappings([todo / "src"], [todo / "dump.json"], todo / "mappings").writes[0].path
+    text = mapping.read_text()
+    assert text.count('"ownerField": null') == 1
+    mapping.write_text(text.replace('"ownerField": null', '"ownerField": "owner"'))
+    result = run_verify(str(todo))
+    assert result.exit_code == 1
+    assert "todo-js: setup: error: database 'TodoDB' is mapped with options.ownerField" in result.output
+    assert "without ownerField" in result.output
