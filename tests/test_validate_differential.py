@@ -67,6 +67,7 @@ TABLES: dict[str, dict[str, Validator]] = {
 }
 GENERAL_DOCUMENTS = 10_000        # distinct ones
 LIMIT_DOCUMENTS = 400
+LIMIT_KINDS = ["depth", "array", "fields", "size", "size-utf8", "size-bytes"]
 MISSING = object()
 
 
@@ -129,9 +130,14 @@ def valid(val: Validator) -> st.SearchStrategy:
 @functools.cache
 def maybe_valid(val: Validator) -> st.SearchStrategy:
     """Valid, any value (or a wrong id), or the field left out."""
-    if val.required.kind == "record":
+    required = val.required
+    if required.kind == "record":
         return valid(val)
-    return st.one_of(valid(val), IDS if val.required.kind == "id" else ANY, st.just(MISSING))
+    wrong = [IDS if required.kind == "id" else ANY, st.just(MISSING)]
+    if required.kind == "literal":     # the same value as another type: 3 as int64, True as 1.0, "A" for "a"
+        lit = required.args[0]
+        wrong.append(st.just(1.0 if isinstance(lit, bool) else lit.upper() if isinstance(lit, str) else int(lit)))
+    return st.one_of(valid(val), *wrong)
 
 
 EXTRA = st.dictionaries(NAMES, ANY, max_size=1)
@@ -163,9 +169,9 @@ def nested_value(shape: list[bool], leaf) -> object:
 
 @st.composite
 def limit_document(draw) -> tuple[str, dict]:
-    """A valid `nested` document pushed to one limit's edge through its `free` field."""
+    """(which limit, a valid `nested` document pushed to that limit's edge through `free`)."""
     doc = {"arr": [], "obj": {"x": 1.0}, "rec": {}}
-    which = draw(st.sampled_from(["depth", "array", "fields", "size", "size-utf8", "size-bytes"]))
+    which = draw(st.sampled_from(LIMIT_KINDS))
     if which == "depth":    # `free` is level 2, so MAX_DEPTH - 1 containers reach the limit
         shape = draw(st.lists(st.booleans(), min_size=MAX_DEPTH - 3, max_size=MAX_DEPTH + 1))
         doc["free"] = nested_value(shape, draw(st.sampled_from([1.0, "s", None])))
@@ -183,7 +189,7 @@ def limit_document(draw) -> tuple[str, dict]:
             doc["free"] = "é" * (room // 2) + "x" * (room % 2)
         else:
             doc["free"] = b"\x00" * room
-    return "nested", doc
+    return which, doc
 
 
 def collect(strategy: st.SearchStrategy, count: int) -> list:
@@ -221,7 +227,8 @@ def test_python_validator_agrees_with_convex(tmp_path):
                                unique_by=repr), GENERAL_DOCUMENTS * 105 // 100 // DOCUMENTS_PER_EXAMPLE)
     distinct = {repr(doc): doc for batch in batches for doc in batch}
     assert len(distinct) >= GENERAL_DOCUMENTS
-    docs = list(distinct.values()) + collect(limit_document(), LIMIT_DOCUMENTS)
+    at_limits = collect(limit_document(), LIMIT_DOCUMENTS)
+    docs = list(distinct.values()) + [("nested", doc) for _, doc in at_limits]
     verdicts = convex_verdicts(tmp_path, docs)
     disagreements, refused = [], {"convex-test": 0, "limits": 0, "both": 0}
     for (table, doc), verdict in zip(docs, verdicts):
@@ -236,3 +243,6 @@ def test_python_validator_agrees_with_convex(tmp_path):
     accepted = len(docs) - sum(refused.values())
     assert accepted > len(docs) // 5 and sum(refused.values()) > len(docs) // 5, (accepted, refused)
     assert all(n > 50 for n in refused.values()), refused
+    # Each limit is met from both sides: some documents at its edge pass, some are refused.
+    outcomes = {(which, v["limits"] is None) for (which, _), v in zip(at_limits, verdicts[-len(at_limits):])}
+    assert outcomes == {(which, ok) for which in LIMIT_KINDS for ok in (True, False)}, outcomes

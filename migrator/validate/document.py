@@ -28,7 +28,8 @@ class Problem:
 
 
 def value_size(value: Any) -> int:
-    """Convex's size formula (convex-facts.md: Limits)."""
+    """Convex's size formula (convex-facts.md: Limits); keys and strings count UTF-8 bytes, as
+    `getConvexSize` in the `convex` package does."""
     if value is None or isinstance(value, bool):
         return 1
     if isinstance(value, (int, float)):
@@ -42,7 +43,7 @@ def value_size(value: Any) -> int:
     if isinstance(value, list):
         return 2 + sum(value_size(v) for v in value)
     if isinstance(value, dict):
-        return 2 + sum(len(k) + 1 + value_size(v) for k, v in value.items())
+        return 2 + sum(len(k.encode("utf-8", "surrogatepass")) + 1 + value_size(v) for k, v in value.items())
     return 1
 
 
@@ -123,9 +124,10 @@ class _Checker:
             return
         if kind == "literal":
             lit = val.args[0]
-            same = (value == lit and type(value) is type(lit)) or (
-                isinstance(lit, (int, float)) and not isinstance(lit, bool) and isinstance(value, float)
-                and value == float(lit))
+            if isinstance(lit, (bool, str)):
+                same = type(value) is type(lit) and value == lit
+            else:   # `v.literal(3)` is a JS number (float64), even when parsed as a Python int
+                same = isinstance(value, float) and value == lit
             if not same:
                 self.fail(path, f"expected the literal {val.to_ts()[10:-1]}, got {value!r}")
             return
