@@ -22,6 +22,9 @@ def format_report(reports: list[VerifyReport]) -> str:
             lines.append("     " + text[0])
             lines += ["       " + t for t in text[1:MAX_VALUE_LINES]]
     failed = [r.name for r in reports if not r.ok]
+    if any(not r.ok and "deployment" not in r.stages for r in reports):
+        lines.append("if the change is deliberate, rewrite the expectations with `dexie-convex verify --update` "
+                     "on the same paths and review the diff of expected/")
     lines.append(f"{len(reports) - len(failed)} of {len(reports)} clean"
                  + (f"; drift in {', '.join(failed)}" if failed else ""))
     return "\n".join(lines)
