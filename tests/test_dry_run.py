@@ -190,6 +190,29 @@ def test_dry_run_predicts_unique_index_clashes(tmp_path):
     assert counts_without_time(tmp_path / "dry.json") == counts_without_time(tmp_path / "real.json")
 
 
+def test_dry_run_scopes_keys_by_owner(tmp_path):
+    """The same dump twice: without an owner the second copy changes nothing; with one, every row is new."""
+    app = APPS / "friends-entity-class"
+    with open_dump(app / "dump.json") as d:
+        rows = sum(t.row_count for t in d.tables)
+    copies = []
+    for name in ("alice.json", "bob.json"):
+        copies.append(tmp_path / name)
+        copies[-1].write_bytes((app / "dump.json").read_bytes())
+    plain = plan_app("friends-entity-class", tmp_path / "plain")
+    run("import", plain, *copies, "--dry-run", "-q", "--state-dir", tmp_path / "s1", "--summary-json", tmp_path / "1.json")
+    counts = counts_without_time(tmp_path / "1.json")["friends"]
+    assert (counts["read"], counts["inserted"], counts["unchanged"]) == (2 * rows, rows, rows)
+    owned = plan_app("friends-entity-class", tmp_path / "owned")
+    owned.write_text(owned.read_text().replace('"ownerField": null', '"ownerField": "owner"'))
+    plan_app("friends-entity-class", tmp_path / "owned")
+    result = run("import", owned, *copies, "--owner-field", "owner", "--dry-run", "-q", "--state-dir", tmp_path / "s2",
+                 "--summary-json", tmp_path / "2.json")
+    assert result.exit_code == 0, result.output
+    counts = counts_without_time(tmp_path / "2.json")["friends"]
+    assert (counts["read"], counts["inserted"], counts["unchanged"]) == (2 * rows, 2 * rows, 0)
+
+
 # -- the client alone, against the behaviour of the generated upsertBatch -----------------
 @pytest.fixture()
 def crm_with_optional_reference(tmp_path):
