@@ -5,7 +5,10 @@ calls this client in place of `ConvexClient`. It answers like the deployed funct
 (`planInfo`, `upsertBatch`, `storeFile`), but each document is checked by
 `validate.document.check_document` against the plan's table validators instead of being
 written. What it cannot know is what the deployment already holds: references resolve,
-and keys count as existing, only against rows of this dry run.
+and keys count as existing, only against rows of this dry run. Not simulated: the
+per-transaction limits (the importer's batch sizes stay below them) and the re-sending of
+a batch in halves when one row's side rows fail (the row fails here directly), so the
+batch count is that of a run where no batch is split.
 """
 
 from __future__ import annotations
@@ -148,7 +151,7 @@ class DryRunClient:
             deferred = self._resolve_refs(spec, doc, defer, scope)
         except ValueError as exc:
             return {"status": "failed", "reason": str(exc)}
-        if any(not spec["refs"][f].get("optional", True) for f in deferred):
+        if any(not spec["refs"][f]["optional"] for f in deferred):
             return {"status": "deferred", "deferred": deferred}     # a required reference: nothing written
         row_key = (table, scope, _canonical(doc.get(spec["keyField"])))
         existing = self._rows.get(row_key)
