@@ -258,3 +258,21 @@ def test_owner_scoped_mapping_is_refused_with_a_remedy(todo: Path):
     assert result.exit_code == 1
     assert "todo-js: setup: error: database 'TodoDB' is mapped with options.ownerField" in result.output
     assert "without ownerField" in result.output
+
+
+def test_verify_url_reads_files_back_by_content(tmp_path: Path, node_available):
+    """media-blobs: Blobs over 256 KiB sit in file storage; the deployment's storage ids map to the files' sha256."""
+    app = APPS / "media-blobs"
+    mapping = commands.plan_mappings([app / "src"], [app / "dump.json"], tmp_path / "mappings").writes[0].path
+    assert r'"validator": "v.id(\"_storage\")"' in mapping.read_text()
+    commands.generate_convex([mapping], tmp_path / "convex")
+    with local_endpoint(tmp_path / "convex") as dep:
+        key = dep.key.reveal()
+        commands.import_dumps(mapping, [app / "dump.json"], ImportOptions(state_dir=tmp_path / "state", progress=False),
+                              url=dep.url, deploy_key=key)
+        result = run_verify("--url", dep.url, "--deploy-key", key, "--json", str(mapping), str(app / "dump.json"))
+    assert result.exit_code == 0, result.output
+    report, = json.loads(result.output)["reports"]
+    rows = raw_tables(app / "dump.json")
+    assert report["counts"]["MediaDB"]["media"] == len(rows["media"])
+    assert report["counts"]["MediaDB"]["oddities"] == len(rows["oddities"]) - 1    # the bigint outside int64

@@ -163,6 +163,11 @@ def dump_content(plan: DatabasePlan, dumps: Iterable[str | Path]) -> dict[str, T
 
 
 # -- from stored documents -----------------------------------------------------------------------
+def _may_hold_file(validator: Validator) -> bool:
+    """A field the import may fill with a file-storage id (alone or as a member of a union)."""
+    return validator == STORAGE_ID or (validator.kind == "union" and STORAGE_ID in validator.args)
+
+
 def stored_content(plan: DatabasePlan, documents: dict[str, list[dict]]) -> dict[str, TableContent]:
     """Per Convex table, the canonical rows of documents read back (Convex-encoded JSON, with `_id`).
 
@@ -179,7 +184,7 @@ def stored_content(plan: DatabasePlan, documents: dict[str, list[dict]]) -> dict
             sides_by_owner.setdefault(row["owner"], {}).setdefault(multi.table, []).append(canonical(row["value"]))
     tables = {}
     for t in plan.mapped_tables():
-        storage = {f.name for f in t.fields if f.validator.required == STORAGE_ID}
+        storage = {f.name for f in t.fields if _may_hold_file(f.validator.required)}
         refs = {f.name for f in t.fields if f.references}
         content = tables[t.table] = TableContent()
         for stored in documents.get(t.table, []):
