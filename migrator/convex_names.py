@@ -60,3 +60,5 @@ DOCUMENT_LIMIT = 1024 * 1024      # bytes, by Convex's size formula, _id and _cr
 MAX_DEPTH = 16                    # nesting; the document itself counts as 1
 MAX_ARRAY = 8192                  # elements per array
 MAX_FIELDS = 1024                 # fields per object
+# What `_id` (a 32-character string) and `_creationTime` (a float64) add to a document's size.
+SYSTEM_FIELDS_SIZE = (len("_id") + 1 + 2 + 32) + (len("_creationTime") + 1 + 9)

@@ -34,12 +34,12 @@ from pathlib import Path
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from migrator.convex_names import DOCUMENT_LIMIT, MAX_ARRAY, MAX_DEPTH, MAX_FIELDS
+from migrator.convex_names import DOCUMENT_LIMIT, MAX_ARRAY, MAX_DEPTH, MAX_FIELDS, SYSTEM_FIELDS_SIZE
 from migrator.node_tools import ensure_node_modules
 from migrator.plan.validators import Validator
 from migrator.plan.validators import parse_validator as pv
 from migrator.sinks.wire import encode
-from migrator.validate.document import SYSTEM_FIELDS_SIZE, check_document, value_size
+from migrator.validate.document import check_document, value_size
 
 TABLES: dict[str, dict[str, Validator]] = {
     "scalars": {

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from ..convex_names import (DOCUMENT_LIMIT, MAX_ARRAY, MAX_DEPTH, MAX_FIELDS, field_name_problem,
-                            table_name_problem)
+from ..convex_names import (DOCUMENT_LIMIT, MAX_ARRAY, MAX_DEPTH, MAX_FIELDS, SYSTEM_FIELDS_SIZE,
+                            field_name_problem, table_name_problem)
 from ..dexie_schema import TableSchema
 from ..jstypes import (ANY, ArrayOf, Field, JsType, MapOf, ObjectOf, Prim, RecordOf, SetOf, describe, union)
 from ..jsvalues import (UNDEFINED, JsBigInt, JsBinary, JsBlob, JsDate, JsFile, JsMap, JsRegExp, JsSet)
@@ -35,8 +35,6 @@ from ..jsvalues import (UNDEFINED, JsBigInt, JsBinary, JsBlob, JsDate, JsFile, J
 MAX_OBJECT_KEYS_TRACKED = 64
 MAX_ANOMALIES = 200
 INT64 = (-(2**63), 2**63 - 1)
-# _id (a ~32-character string) and _creationTime (a float64), with their names.
-SYSTEM_FIELDS_SIZE = (len("_id") + 1 + 2 + 32) + (len("_creationTime") + 1 + 9)
 
 
 @lru_cache(maxsize=4096)

@@ -10,12 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..convex_names import DOCUMENT_LIMIT, MAX_ARRAY, MAX_DEPTH, MAX_FIELDS, field_name_problem
+from ..convex_names import (DOCUMENT_LIMIT, MAX_ARRAY, MAX_DEPTH, MAX_FIELDS, SYSTEM_FIELDS_SIZE,
+                            field_name_problem)
 from ..plan.validators import Validator
 from ..transform.values import BlobToStore
-
-# `_id` (a 32-character string) and `_creationTime` (a float), as stored.
-SYSTEM_FIELDS_SIZE = (len("_id") + 1 + 2 + 32) + (len("_creationTime") + 1 + 9)
 
 
 @dataclass(frozen=True)
