@@ -35,6 +35,7 @@ from migrator.importer.run import ImportOptions
 from migrator.jsvalues import UNDEFINED, JsBigInt, JsBinary, JsBlob, JsDate, JsFile, JsMap, JsRegExp, JsSet
 from migrator.plan.mapping_file import load_mapping
 from migrator.plan.model import DatabasePlan, TablePlan
+from migrator.plan.validators import Validator
 from migrator.sinks.local_endpoint import local_endpoint
 
 from conftest import FIXTURES
@@ -636,3 +637,24 @@ def test_endpoint_start_failure_shows_its_log_tail_with_the_key_redacted(tmp_pat
     assert str(log) in message and "schema.ts" in err.value.remedy
     key = re.search(r"admin key is (\S+)\.", log.read_text()).group(1)
     assert len(key) >= 32 and key not in message and "admin key is ***." in message
+
+
+# -- a union's member order is the user's to edit -----------------------------------------------
+def test_union_member_order_does_not_change_the_conversion(tmp_path):
+    """media-blobs' `oddities.value` is a union of many shapes; reversed, every value still lands as the rules say."""
+    (plan, path, dumps), = plan_app("media-blobs", tmp_path)
+    value = next(f for t in plan.tables if t.source == "oddities" for f in t.fields if f.name == "value")
+    union = value.validator.required
+    assert union.kind == "union" and {"object", "record", "array"} <= {m.kind for m in union.args}
+    reversed_union = Validator.optional(Validator("union", tuple(reversed(union.args))))
+    text, written = path.read_text(encoding="utf-8"), json.dumps(value.validator.to_ts())
+    assert text.count(written) == 1
+    path.write_text(text.replace(written, json.dumps(reversed_union.to_ts())), encoding="utf-8")
+    assert next(f for t in load_mapping(path).tables for f in t.fields if f.name == "value").validator == reversed_union
+    db = import_into_local(path, dumps, tmp_path / "run")
+    rows = [r for r in expected_rows(db) if r.table.source == "oddities"]
+    docs = {d["id"]: d for d in read_table(db.contents, "oddities")}
+    assert sorted(r["key"] for r in db.rejects) == sorted(r.key for r in rows if r.doc is None)
+    problems = [f"{r.key}{d}" for r in rows if r.doc is not None
+                for d in same({k: v for k, v in docs.get(r.key, {}).items() if k not in SYSTEM}, r.doc, {})]
+    assert not problems, "\n".join(problems)

@@ -81,3 +81,15 @@ def test_outbound_wrapped_values():
     plan = table([(None, "dexieKey", "v.string()"), (None, "value", "v.union(v.string(), v.null())")],
                  key_field="dexieKey", encoding="string", dedicated=True, wrap="value")
     assert transform_row(plan, "k", None, Converter()).document == {"value": None, "dexieKey": "k"}
+
+
+def test_union_members_are_picked_by_shape_not_by_order():
+    c = Converter()
+    pairs_first = pv('v.union(v.array(v.object({ key: v.any(), value: v.number() })), v.record(v.string(), v.number()))')
+    assert c.convert(JsMap((("a", 1),)), pairs_first) == {"a": 1.0}                     # string keys: a record
+    assert c.convert(JsMap(((1, 1),)), pairs_first) == [{"key": 1.0, "value": 1.0}]     # other keys: pairs
+    object_first = pv('v.union(v.object({ a: v.number(), b: v.optional(v.string()) }), v.record(v.string(), v.number()))')
+    assert c.convert({"a": 1}, object_first) == {"a": 1.0}
+    assert c.convert({"$w": 1, "a": 2}, object_first) == {"%24w": 1.0, "a": 2.0}       # not the object: a record
+    assert c.convert({"b": "x"}, object_first) == {"b": "x"}                             # misses `a`: a record too
+    assert c.convert({"$w": {"$x": 1}}, pv("v.any()")) == {"%24w": {"%24x": 1.0}}       # v.any() escapes as well

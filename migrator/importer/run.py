@@ -310,6 +310,8 @@ class Importer:
                     mid = len(ready) // 2
                     replies = self._send(batch, [items[i] for i in ready[:mid]]) + \
                         self._send(batch, [items[i] for i in ready[mid:]])
+                elif exc.status == 413 or (exc.status == 400 and exc.code == "BadJsonBody"):
+                    replies = [{"status": "failed", "reason": exc.message}]   # this one row's arguments are refused
                 else:
                     raise
             for i, reply in zip(ready, replies):

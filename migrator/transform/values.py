@@ -88,18 +88,29 @@ class Converter:
         return self.generic(value, path)
 
     def _union(self, value: Any, val: Validator, path: str) -> Any:
-        """Pick the member matching the value's shape (object vs record vs array), else generic."""
-        for member in val.args:
-            if member.kind == "object" and isinstance(value, dict):
-                return self.convert(value, member, path)
-            if member.kind in ("record", "array") and isinstance(value, (dict, list, JsMap, JsSet, tuple)):
-                if member.kind == "record" and isinstance(value, (dict, JsMap)):
-                    return self.convert(value, member, path)
-                if member.kind == "array" and isinstance(value, (list, tuple, JsSet, JsMap)):
-                    return self.convert(value, member, path)
-            if member.kind == "id" and member.args[0] == "_storage" and isinstance(value, (JsBlob, JsFile)):
-                return self.convert(value, member, path)
-        return self.generic(value, path)
+        """Pick the member that fits the value's shape, whatever the members' order.
+
+        An object goes to an object member whose fields it fits, else to a record (whose keys
+        are escaped); a Map with string keys to a record, other Maps, Sets and arrays to an
+        array; a Blob to file storage when the union has it. Anything else converts by its own
+        type (scalars are the same whatever member they match).
+        """
+        def first(kind: str) -> Validator | None:
+            return next((m for m in val.args if m.kind == kind), None)
+
+        chosen = None
+        if isinstance(value, dict):
+            keys = {k for k, v in value.items() if v is not UNDEFINED}
+            chosen = next((m for m in val.args if m.kind == "object" and _fits(m, keys)), None) \
+                or first("record") or first("object")
+        elif isinstance(value, JsMap):
+            string_keys = all(isinstance(k, str) for k, _ in value.entries)
+            chosen = (first("record") if string_keys else None) or first("array")
+        elif isinstance(value, (list, tuple, JsSet)):
+            chosen = first("array")
+        elif isinstance(value, (JsBlob, JsFile)):
+            chosen = next((m for m in val.args if m.kind == "id" and m.args[0] == "_storage"), None)
+        return self.convert(value, chosen, path) if chosen is not None else self.generic(value, path)
 
     def _record(self, value: Any, item: Validator, path: str) -> dict:
         entries = value.entries if isinstance(value, JsMap) else value.items() if isinstance(value, dict) else None
@@ -153,10 +164,16 @@ class Converter:
         if isinstance(value, (list, tuple)):
             return self._array(list(value), Validator("any"), path)
         if isinstance(value, dict):
-            return {k: self.generic(v, f"{path}.{k}" if path else k) for k, v in value.items() if v is not UNDEFINED}
+            return self._record(value, Validator("any"), path)
         if value is UNDEFINED:
             raise ValueRejected(path, "undefined cannot be stored here")
         raise ValueRejected(path, f"unsupported value of type {type(value).__name__}")
+
+
+def _fits(obj: Validator, keys: set[str]) -> bool:
+    """An object with these keys matches `v.object(...)`: no unknown key, every required one present."""
+    fields = obj.fields
+    return keys <= set(fields) and all(k in keys for k, f in fields.items() if not f.is_optional)
 
 
 # -- original keys ---------------------------------------------------------------------------
