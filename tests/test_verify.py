@@ -138,8 +138,7 @@ def test_changed_mapping_names_fixture_table_and_entry(todo: Path):
     rename_todo_item_title(mapping)
     drifts = drifts_of(run_verify(str(todo), "--json"))
     plan_drifts = {(d["table"], d["key"]) for d in drifts if d["stage"] == "plan"}
-    assert ("todoItems", "fields[label].name") in plan_drifts and ("todoItems", "fields[title].name") in plan_drifts
-    assert {t for t, _ in plan_drifts} == {"todoItems"}
+    assert plan_drifts == {("todoItems", "fields[title].name")}
     changed = {(d["table"], d["key"]) for d in drifts
                if d["stage"] == "content" and d["what"] == "changed value in label, title"}
     assert changed == {("todoItems", str(r["id"])) for r in raw_tables(todo / "dump.json")["todoItems"]}
@@ -276,3 +275,16 @@ def test_verify_url_reads_files_back_by_content(tmp_path: Path, node_available):
     rows = raw_tables(app / "dump.json")
     assert report["counts"]["MediaDB"]["media"] == len(rows["media"])
     assert report["counts"]["MediaDB"]["oddities"] == len(rows["oddities"]) - 1    # the bigint outside int64
+
+
+def test_new_index_in_the_declarations_is_one_plan_drift_and_a_schema_drift(todo: Path):
+    db_js = todo / "src" / "db.js"
+    spec = '"++id, todoListId, [todoListId+done], dueDate"'
+    assert db_js.read_text().count(spec) == 1
+    db_js.write_text(db_js.read_text().replace(spec, spec[:-1] + ', title"'))
+    drifts = drifts_of(run_verify(str(todo), "--json"))
+    assert ("plan", "todoItems", "indexes[by_title]", "added") in {(d["stage"], d["table"], d["key"], d["what"])
+                                                                   for d in drifts}
+    schema, = [d for d in drifts if d["stage"] == "schema"]
+    assert schema["table"] == "todoItems" and '+     .index("by_title", ["title"]),' in schema["message"]
+    assert not [d for d in drifts if d["stage"] == "content"]

@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from .content import TableContent
 
 # Where a result comes from; content drifts say which.
@@ -32,9 +34,12 @@ class Drift:
         if self.key is not None:
             text += f" {'entry' if self.stage == 'plan' else 'key'} {self.key}"
         text += f": {self.what}"
-        if self.expected is not None or self.actual is not None:
-            text += f" (expected {_short(self.expected)}, got {_short(self.actual)})"
-        return text
+        if self.expected is None and self.actual is None:
+            return text
+        if any(isinstance(v, str) and "\n" in v for v in (self.expected, self.actual)):     # schema lines: as a diff
+            return "\n".join([text] + [f"- {line}" for line in str(self.expected or "").splitlines()]
+                             + [f"+ {line}" for line in str(self.actual or "").splitlines()])
+        return text + f" (expected {_short(self.expected)}, got {_short(self.actual)})"
 
     def to_json(self) -> dict:
         return {"fixture": self.fixture, "stage": self.stage, "what": self.what, "database": self.database,
@@ -43,59 +48,75 @@ class Drift:
 
 
 def _short(value: Any, limit: int = 160) -> str:
-    text = value if isinstance(value, str) else repr(value)
+    text = value if isinstance(value, str) else orjson.dumps(value).decode()
     return text if len(text) <= limit else text[:limit] + "..."
 
 
 # -- plan -------------------------------------------------------------------------------------
+# How items of a plan list are told apart: a field by its Dexie property (its Convex name may
+# change), an index by its name, a multiEntry index by its Dexie spec.
+ITEM_IDS = {"fields": ("source", "name"), "indexes": ("name",), "multiEntry": ("source",)}
+
+
+def _item_id(list_name: str, item: Any) -> str | None:
+    if not isinstance(item, dict):
+        return None
+    return next((str(item[k]) for k in ITEM_IDS.get(list_name, ("name", "source")) if item.get(k) is not None), None)
+
+
 def _flatten(value: Any, path: str, out: dict[str, Any]) -> None:
-    """Leaves by a readable path; list items that have a name are found by it, not by position."""
+    """Leaves and identified list items (fields, indexes) by a readable path."""
     if isinstance(value, dict):
-        if not value:
-            out[path] = {}
         for k, v in value.items():
             _flatten(v, f"{path}.{k}" if path else k, out)
-    elif isinstance(value, list) and value and all(isinstance(v, dict) and ("name" in v or "source" in v) for v in value):
+    elif isinstance(value, list) and value and all(_item_id(path.rsplit(".", 1)[-1], v) for v in value):
         for v in value:
-            _flatten(v, f"{path}[{v.get('name', v.get('source'))}]", out)
+            item = f"{path}[{_item_id(path.rsplit('.', 1)[-1], v)}]"
+            out[item] = v
+            _flatten(v, item, out)
     elif isinstance(value, list):
-        if not value:
-            out[path] = []
         for i, v in enumerate(value):
             _flatten(v, f"{path}[{i}]", out)
     else:
         out[path] = value
 
 
-def _plan_leaves(plan: dict) -> dict[tuple[str | None, str], Any]:
+def _plan_entries(plan: dict) -> dict[tuple[str | None, str], Any]:
     """(Convex table or None, path) -> value."""
-    leaves: dict[tuple[str | None, str], Any] = {}
+    entries: dict[tuple[str | None, str], Any] = {}
     for k, v in plan.items():
+        flat: dict[str, Any] = {}
         if k == "tables":
             for table in v:
-                flat: dict[str, Any] = {}
+                flat = {}
                 _flatten(table, "", flat)
-                leaves.update({(table.get("table"), p): x for p, x in flat.items()})
+                entries.update({(table.get("table"), p): x for p, x in flat.items()})
         else:
-            flat = {}
             _flatten(v, k, flat)
-            leaves.update({(None, p): x for p, x in flat.items()})
-    return leaves
+            entries.update({(None, p): x for p, x in flat.items()})
+    return entries
 
 
 _MISSING = "(absent)"
 
 
 def compare_plans(fixture: str, expected: dict[str, dict], actual: dict[str, dict]) -> list[Drift]:
+    """Changed leaves; a named item (field, index) added or removed is one drift, not one per leaf."""
     drifts = []
     for db in sorted(expected.keys() | actual.keys()):
         if db not in actual or db not in expected:
             drifts.append(Drift(fixture, "plan", "database missing" if db not in actual else "new database", db))
             continue
-        want, got = _plan_leaves(expected[db]), _plan_leaves(actual[db])
+        want, got = _plan_entries(expected[db]), _plan_entries(actual[db])
+        whole: list[tuple[str | None, str]] = []      # items present on one side only
         for table, path in sorted(want.keys() | got.keys(), key=lambda k: (k[0] or "", k[1])):
             a, b = want.get((table, path), _MISSING), got.get((table, path), _MISSING)
-            if a != b:
+            if a == b or any(t == table and path.startswith(p) for t, p in whole):
+                continue
+            if path.endswith("]") and (a is _MISSING or b is _MISSING) and isinstance(a if b is _MISSING else b, dict):
+                whole.append((table, path))
+                drifts.append(Drift(fixture, "plan", "added" if a is _MISSING else "removed", db, table, path, a, b))
+            elif not isinstance(a, dict) or not isinstance(b, dict):
                 drifts.append(Drift(fixture, "plan", "plan entry changed", db, table, path, a, b))
     return drifts
 
@@ -115,7 +136,8 @@ def compare_schemas(fixture: str, expected: str, actual: str) -> list[Drift]:
             continue
         table = next((m.group(1) or m.group(2) for line in reversed(got[:j1 + 1] if j2 > j1 else want[:i1 + 1])
                       if (m := _TABLE_LINE.match(line))), None)
-        drifts.append(Drift(fixture, "schema", f"schema.ts lines {i1 + 1}-{i2} changed", None, table, None,
+        lines = f"line {i1 + 1}" if i2 == i1 + 1 else f"lines {i1 + 1}-{i2}" if i2 > i1 else f"after line {i1}"
+        drifts.append(Drift(fixture, "schema", f"schema.ts {lines} changed", None, table, None,
                             "\n".join(want[i1:i2]) or _MISSING, "\n".join(got[j1:j2]) or _MISSING))
     return drifts
 
