@@ -11,14 +11,11 @@ import orjson
 
 from .content import TableContent
 
-# Where a result comes from; content drifts say which.
-STAGES = ("setup", "plan", "schema", "content", "dry-run", "local", "deployment")
-
 
 @dataclass
 class Drift:
     fixture: str
-    stage: str                 # one of STAGES
+    stage: str                 # setup | plan | schema | content (from the dumps) | local | deployment
     what: str                  # missing row, unexpected row, changed value, count, ...
     database: str | None = None
     table: str | None = None

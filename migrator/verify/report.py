@@ -21,6 +21,8 @@ def format_report(reports: list[VerifyReport]) -> str:
             text = d.message().splitlines()
             lines.append("     " + text[0])
             lines += ["       " + t for t in text[1:MAX_VALUE_LINES]]
+            if len(text) > MAX_VALUE_LINES:
+                lines.append(f"       ... {len(text) - MAX_VALUE_LINES} more lines (--json has them all)")
     failed = [r.name for r in reports if not r.ok]
     if any(not r.ok and "deployment" not in r.stages for r in reports):
         lines.append("if the change is deliberate, rewrite the expectations with `dexie-convex verify --update` "
