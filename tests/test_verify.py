@@ -288,3 +288,15 @@ def test_new_index_in_the_declarations_is_one_plan_drift_and_a_schema_drift(todo
     schema, = [d for d in drifts if d["stage"] == "schema"]
     assert schema["table"] == "todoItems" and '+     .index("by_title", ["title"]),' in schema["message"]
     assert not [d for d in drifts if d["stage"] == "content"]
+
+
+def test_verify_url_with_a_wrong_key_says_so_without_printing_it(tmp_path: Path, node_available):
+    app = APPS / "todo-js"
+    mapping = commands.plan_mappings([app / "src"], [app / "dump.json"], tmp_path / "mappings").writes[0].path
+    commands.generate_convex([mapping], tmp_path / "convex")
+    wrong = "not-the-key-" + "7" * 24
+    with local_endpoint(tmp_path / "convex") as dep:
+        result = CliRunner().invoke(cli, ["verify", "--url", dep.url, str(mapping), str(app / "dump.json")],
+                                    env={"CONVEX_DEPLOY_KEY": wrong})
+    assert result.exit_code == 1
+    assert "deploy key" in result.output and wrong not in result.output

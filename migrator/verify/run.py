@@ -143,6 +143,8 @@ def check_deployed_plan(client: ConvexClient, plan: DatabasePlan) -> None:
     try:
         info = client.query(f"{MODULE}:planInfo", {})
     except ConvexCallError as exc:
+        if exc.status in (401, 403):       # a wrong key, not a missing module: its own remedy says so
+            raise
         raise MigratorError(f"the deployment has no usable {MODULE} module ({exc.message})",
                             "generate it from this mapping (`dexie-convex generate`) and deploy it") from None
     deployed = (info.get("planHashes") or {}).get(plan.database)
