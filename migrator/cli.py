@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import sys
+from contextlib import contextmanager
+from pathlib import Path
 
 import click
 import orjson
@@ -43,6 +45,7 @@ def cli():
     generate  write convex/schema.ts and convex/dexieImport.ts from mapping files
     diff      compare what generate would write with an existing convex/schema.ts
     import    import dumps through the generated mutation (resumable, exactly once)
+    migrate   plan, generate and import in one go (the quick path)
     verify    check fixtures against expected results, or a deployment against its dumps
     """
 
@@ -209,57 +212,56 @@ def _print_summary(summary) -> None:
     click.echo(f"{summary.requests} requests, {summary.retries} retried")
 
 
-@cli.command(name="import")
-@click.argument("mapping", type=click.Path(exists=True, dir_okay=False))
-@click.argument("dumps", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--url", help="Deployment URL (else CONVEX_URL or CONVEX_SELF_HOSTED_URL; none: the local endpoint).")
-@click.option("--deploy-key", help="Deploy/admin key (else CONVEX_DEPLOY_KEY or CONVEX_SELF_HOSTED_ADMIN_KEY).")
-@click.option("--insecure", is_flag=True, help="Allow plain http:// to a host other than localhost.")
-@click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 64), help="Batches in flight.")
-@click.option("--batch-size", default=256, show_default=True, type=click.IntRange(1, 8192), help="Rows per batch at most.")
-@click.option("--batch-bytes", default=4 * 1024 * 1024, show_default=True, type=click.IntRange(1024, 15 * 1024 * 1024),
-              help="Encoded bytes per batch at most.")
-@click.option("--max-errors", type=click.IntRange(0), help="Stop once more than N rows are rejected; exit 0 within N.")
-@click.option("--replace", is_flag=True, help="Empty the target tables first (asks; --yes to skip).")
-@click.option("--yes", is_flag=True, help="Do not ask before --replace.")
-@click.option("--owner-field", help="Stamp each document with its owner (must match options.ownerField of the mapping).")
-@click.option("--owner-from", help="Owner value: 'filename' (default), 'database', or a literal value.")
-@click.option("--state-dir", default=".dexie-convex", show_default=True, type=click.Path(file_okay=False),
-              help="Checkpoint, rejects file and local endpoint output.")
-@click.option("--restart", is_flag=True, help="Forget the checkpoint and start over (writes are still upserts).")
-@click.option("--deploy", is_flag=True, help="Deploy the generated convex/ folder with `npx convex deploy` first.")
-@click.option("--local-out", type=click.Path(file_okay=False),
-              help="Local endpoint only: where its final contents go as JSONL per table.")
-@click.option("--summary-json", type=click.Path(dir_okay=False), help="Also write the summary as JSON to this file.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-@click.option("--dry-run", is_flag=True,
-              help="Read, transform and validate every row; send nothing. Rejects and checkpoint go to "
-                   "<state-dir>/dry-run/.")
-@library_errors
-def import_(mapping, dumps, url, deploy_key, insecure, concurrency, batch_size, batch_bytes, max_errors, replace, yes,
-            owner_field, owner_from, state_dir, restart, deploy, local_out, summary_json, quiet, dry_run):
-    """Import dumps into Convex through the generated batched mutation.
+IMPORT_OPTIONS = [
+    click.option("--url", help="Deployment URL (else CONVEX_URL or CONVEX_SELF_HOSTED_URL; none: the local endpoint)."),
+    click.option("--deploy-key", help="Deploy/admin key (else CONVEX_DEPLOY_KEY or CONVEX_SELF_HOSTED_ADMIN_KEY)."),
+    click.option("--insecure", is_flag=True, help="Allow plain http:// to a host other than localhost."),
+    click.option("--deploy", is_flag=True, help="Deploy the generated convex/ folder with `npx convex deploy` first."),
+    click.option("--dry-run", is_flag=True, help="Read, transform and validate every row; send nothing. Rejects and "
+                                                 "checkpoint go to <state-dir>/dry-run/."),
+    click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 64), help="Batches in flight."),
+    click.option("--batch-size", default=256, show_default=True, type=click.IntRange(1, 8192),
+                 help="Rows per batch at most."),
+    click.option("--batch-bytes", default=4 * 1024 * 1024, show_default=True,
+                 type=click.IntRange(1024, 15 * 1024 * 1024), help="Encoded bytes per batch at most."),
+    click.option("--max-errors", type=click.IntRange(0), help="Stop once more than N rows are rejected; exit 0 within N."),
+    click.option("--replace", is_flag=True, help="Empty the target tables first (asks; --yes to skip)."),
+    click.option("--yes", is_flag=True, help="Do not ask before --replace."),
+    click.option("--owner-field", help="Stamp each document with its owner (must match options.ownerField of the "
+                                       "mapping)."),
+    click.option("--owner-from", help="Owner value: 'filename' (default), 'database', or a literal value."),
+    click.option("--state-dir", default=".dexie-convex", show_default=True, type=click.Path(file_okay=False),
+                 help="Checkpoint, rejects file and local endpoint output."),
+    click.option("--restart", is_flag=True, help="Forget the checkpoint and start over (writes are still upserts)."),
+    click.option("--local-out", type=click.Path(file_okay=False),
+                 help="Local endpoint only: where its final contents go as JSONL per table."),
+    click.option("--summary-json", type=click.Path(dir_okay=False), help="Also write the summary as JSON to this file."),
+    click.option("-q", "--quiet", is_flag=True, help="No progress bar."),
+]
 
-    Upserts by the original Dexie key: stopping and re-running never duplicates; a checkpoint
-    in --state-dir lets a re-run continue where it stopped. Rows that cannot be imported go
-    to <state-dir>/rejects.jsonl with the reason. Without a deployment URL, imports into the
-    local Convex-compatible endpoint (no account needed).
-    """
-    from pathlib import Path
-    from .importer.run import ImportOptions, ImportStopped
-    options = ImportOptions(batch_rows=batch_size, batch_bytes=batch_bytes, concurrency=concurrency,
-                            max_errors=max_errors, state_dir=Path(state_dir), owner_field=owner_field,
-                            owner_from=owner_from, progress=not quiet, restart=restart)
-    confirm = None if yes else (lambda target: click.confirm(f"Delete every row of the mapped tables in {target}?"))
-    try:
-        result = commands.import_dumps(mapping, list(dumps), options, url=url, deploy_key=deploy_key,
-                                       insecure=insecure, replace=replace, deploy=deploy, local_out=local_out,
-                                       confirm_replace=confirm, dry_run=dry_run)
-    except ImportStopped as stopped:
-        _print_summary(stopped.summary)
-        if summary_json:       # what was done before it stopped (the checkpoint has it too)
-            Path(summary_json).write_text(orjson.dumps(stopped.summary.to_json(), option=orjson.OPT_INDENT_2).decode())
-        raise
+
+def import_options(fn):
+    """The options `import` and `migrate` share: where to, how to batch, where state goes."""
+    for option in reversed(IMPORT_OPTIONS):
+        fn = option(fn)
+    return fn
+
+
+def _import_call(opts: dict) -> tuple:
+    """(ImportOptions, keyword arguments for commands.import_dumps) from the shared options."""
+    from .importer.run import ImportOptions
+    options = ImportOptions(batch_rows=opts["batch_size"], batch_bytes=opts["batch_bytes"],
+                            concurrency=opts["concurrency"], max_errors=opts["max_errors"],
+                            state_dir=Path(opts["state_dir"]), owner_field=opts["owner_field"],
+                            owner_from=opts["owner_from"], progress=not opts["quiet"], restart=opts["restart"])
+    confirm = None if opts["yes"] else (
+        lambda target: click.confirm(f"Delete every row of the mapped tables in {target}?"))
+    target = {k: opts[k] for k in ("url", "deploy_key", "insecure", "replace", "deploy", "local_out", "dry_run")}
+    return options, {**target, "confirm_replace": confirm}
+
+
+def _report_import(result, summary_json: str | None) -> None:
+    """Print one import's summary (and write it as JSON when asked)."""
     summary = result.summary
     if result.dry_run:
         click.echo("Dry run: nothing was sent. Counts are what the import would do.")
@@ -275,13 +277,94 @@ def import_(mapping, dumps, url, deploy_key, insecure, concurrency, batch_size, 
     if result.local_contents:
         click.echo(f"local endpoint contents: {result.local_contents}/<table>.jsonl")
     if summary_json:
-        extra = {"dryRun": result.dry_run.to_json()} if result.dry_run else {}
-        Path(summary_json).write_text(orjson.dumps({**summary.to_json(), "target": result.target, **extra},
-                                                   option=orjson.OPT_INDENT_2).decode())
-    if summary.stopped:
-        raise click.ClickException(f"stopped: {summary.stopped}")
-    if summary.rejected_total and (max_errors is None or summary.rejected_total > max_errors):
-        raise click.ClickException(f"{summary.rejected_total} rows rejected: see {summary.rejects_path}")
+        _write_json(summary_json, _summary_data(result))
+
+
+def _summary_data(result) -> dict:
+    extra = {"dryRun": result.dry_run.to_json()} if result.dry_run else {}
+    return {**result.summary.to_json(), "target": result.target, **extra}
+
+
+def _write_json(path: str, data) -> None:
+    Path(path).write_text(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
+
+
+def _import_failures(results, max_errors: int | None) -> None:
+    """Exit non-zero when an import stopped early or rejected rows beyond --max-errors."""
+    for result in results:
+        summary = result.summary
+        if summary.stopped:
+            raise click.ClickException(f"stopped: {summary.stopped}")
+        if summary.rejected_total and (max_errors is None or summary.rejected_total > max_errors):
+            raise click.ClickException(f"{summary.rejected_total} rows rejected: see {summary.rejects_path}")
+
+
+@contextmanager
+def _stopped_imports(summary_json: str | None):
+    """An interrupted import still prints (and writes) what it did before it stopped."""
+    from .importer.run import ImportStopped
+    try:
+        yield
+    except ImportStopped as stopped:
+        _print_summary(stopped.summary)
+        if summary_json:       # what was done before it stopped (the checkpoint has it too)
+            _write_json(summary_json, stopped.summary.to_json())
+        raise
+
+
+@cli.command(name="import")
+@click.argument("mapping", type=click.Path(exists=True, dir_okay=False))
+@click.argument("dumps", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@import_options
+@library_errors
+def import_(mapping, dumps, **opts):
+    """Import dumps into Convex through the generated batched mutation.
+
+    Upserts by the original Dexie key: stopping and re-running never duplicates; a checkpoint
+    in --state-dir lets a re-run continue where it stopped. Rows that cannot be imported go
+    to <state-dir>/rejects.jsonl with the reason. Without a deployment URL, imports into the
+    local Convex-compatible endpoint (no account needed).
+    """
+    options, target = _import_call(opts)
+    with _stopped_imports(opts["summary_json"]):
+        result = commands.import_dumps(mapping, list(dumps), options, **target)
+    _report_import(result, opts["summary_json"])
+    _import_failures([result], opts["max_errors"])
+
+
+@cli.command()
+@click.argument("dumps", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--dexie", "dexie", multiple=True, type=click.Path(exists=True),
+              help="Dexie declarations: a JS/TS file or a folder (repeatable).")
+@click.option("-o", "--out-dir", default=".", show_default=True, type=click.Path(file_okay=False),
+              help="Where mappings/ and convex/ are written.")
+@click.option("--database", help="Only this database; also names the database of dumps that do not.")
+@click.option("--dates", type=click.Choice(["ms", "iso"]), help="Dates as epoch milliseconds (default) or ISO strings.")
+@click.option("--force", is_flag=True, help="Overwrite a schema.ts that dexie-convex did not write.")
+@import_options
+@library_errors
+def migrate(dumps, dexie, out_dir, database, dates, force, **opts):
+    """The quick path: plan, generate and import in one go.
+
+    Writes <out-dir>/mappings/<db>.json5 and <out-dir>/convex/, then imports each database's
+    dumps (into the local endpoint unless a deployment URL is given; deploy convex/ first, or
+    pass --deploy). Review the mapping and re-run `plan`/`generate`/`import` to change anything.
+    """
+    options, target = _import_call(opts)
+    with _stopped_imports(opts["summary_json"]):
+        result = commands.migrate(list(dumps), list(dexie), options, out_dir=out_dir, database=database,
+                                  dates=dates, force=force, **target)
+    for w in result.planned.writes:
+        click.echo(f"{w.status}: {w.path}")
+    for path in (result.generated.schema_path, result.generated.module_path):
+        click.echo(f"{'wrote' if path in result.generated.written else 'unchanged'}: {path}")
+    for database_name, imported in result.imports.items():
+        click.echo(f"== {database_name}")
+        _report_import(imported, None)
+    if opts["summary_json"]:
+        _write_json(opts["summary_json"], {"databases": {name: _summary_data(imported)
+                                                         for name, imported in result.imports.items()}})
+    _import_failures(result.imports.values(), opts["max_errors"])
 
 
 @cli.command()

@@ -285,12 +285,12 @@ def import_dumps(mapping: str | Path, dumps: list[str | Path], options: ImportOp
         return dry_run_import(plan, paths, options)
     deployment = resolve_deployment(url, deploy_key, insecure=insecure)
 
-    def go(dep: Deployment, target: str) -> ImportResult:
+    def go(dep: Deployment, target: str, run_options: ImportOptions = options) -> ImportResult:
         if replace and confirm_replace is not None and not confirm_replace(target):
             raise MigratorError("not replacing: nothing was changed", "pass --yes to skip the question")
         cleared: dict[str, int] = {}
         with ConvexClient(dep) as client:
-            summary = run_import(plan, paths, client, options, replace=replace, on_cleared=cleared.update)
+            summary = run_import(plan, paths, client, run_options, replace=replace, on_cleared=cleared.update)
         return ImportResult(summary=summary, target=target, cleared=cleared)
 
     if deployment is not None:
@@ -300,10 +300,48 @@ def import_dumps(mapping: str | Path, dumps: list[str | Path], options: ImportOp
     convex_dir = options.state_dir / "local-convex"
     generate_convex([mapping], convex_dir, force=True)
     contents = Path(local_out) if local_out else options.state_dir / "local-contents"
+    # The local endpoint holds its data in memory and starts empty: a checkpoint from an earlier
+    # run would skip rows this endpoint never saw, so every local run starts over.
     with local_endpoint(convex_dir, contents, log_path=options.state_dir / "local-convex.log") as dep:
-        result = go(dep, f"the local Convex endpoint ({dep.url})")
+        result = go(dep, f"the local Convex endpoint ({dep.url})", dataclasses.replace(options, restart=True))
     result.local_contents = contents
     return result
+
+
+# -- migrate -----------------------------------------------------------------------------------
+@dataclass
+class MigrateResult:
+    planned: PlanResult
+    generated: GenerateResult
+    imports: dict[str, ImportResult]          # database -> its import
+
+
+def migrate(dumps: list[str | Path], dexie: list[str | Path], options: ImportOptions, *,
+            out_dir: str | Path = ".", database: str | None = None, dates: str | None = None,
+            force: bool = False, **target) -> MigrateResult:
+    """The quick path: plan -> generate -> import, leaving `mappings/` and `convex/` to review.
+
+    Each database imports its own dumps (as listed in its plan) with its own state folder
+    when there are several; `target` is passed on to `import_dumps` (url, deploy_key, ...).
+    """
+    out = Path(out_dir)
+    planned = plan_mappings(dexie, dumps, out / "mappings", database=database, dates=dates)
+    mappings = {w.path: p for w, p in zip(planned.writes, planned.plans)}
+    generated = generate_convex(list(mappings), out / "convex", force=force)
+    imports = {}
+    for mapping, plan in mappings.items():
+        mine = [d for d in dumps if str(d) in plan.sources.get("dumps", [])]
+        if not mine:
+            continue
+        per_database = dict(target)
+        state = options.state_dir
+        if len(mappings) > 1:
+            state = state / mapping.stem
+            if per_database.get("local_out"):
+                per_database["local_out"] = Path(per_database["local_out"]) / mapping.stem
+        imports[plan.database] = import_dumps(mapping, mine, dataclasses.replace(options, state_dir=state),
+                                              project_dir=out, **per_database)
+    return MigrateResult(planned=planned, generated=generated, imports=imports)
 
 
 # -- verify ------------------------------------------------------------------------------------

@@ -148,3 +148,31 @@ def test_generate_leaves_a_hand_written_schema_alone(crm_mapping: Path, tmp_path
     assert (convex / "schema.ts").read_text() == mine
     forced = run("generate", crm_mapping, "-o", convex, "--force")
     assert forced.exit_code == 0 and (convex / "schema.ts").read_text() != mine
+
+
+def test_migrate_plans_generates_and_imports_into_the_local_endpoint(tmp_path: Path, node_available):
+    with open_dump(TODO / "dump.json") as dump:
+        rows = {t.name: t.row_count for t in dump.tables}
+    args = ["migrate", TODO / "dump.json", "--dexie", TODO / "src", "-o", tmp_path, "--state-dir", tmp_path / "state",
+            "--summary-json", tmp_path / "summary.json", "-q"]
+    first = run(*args)
+    assert first.exit_code == 0, first.output
+    assert f"created: {tmp_path / 'mappings' / 'TodoDB.json5'}" in first.output
+    assert f"wrote: {tmp_path / 'convex' / 'schema.ts'}" in first.output
+    summary = json.loads((tmp_path / "summary.json").read_text())["databases"]["TodoDB"]
+    assert {t: c["inserted"] for t, c in summary["tables"].items()} == rows
+    for table, n in rows.items():       # what the local endpoint held at the end
+        assert len((tmp_path / "state" / "local-contents" / f"{table}.jsonl").read_text().splitlines()) == n
+    again = run(*args)                  # the local endpoint starts empty each run: all imported again, once
+    assert again.exit_code == 0, again.output
+    summary = json.loads((tmp_path / "summary.json").read_text())["databases"]["TodoDB"]
+    assert {t: (c["skipped"], c["inserted"]) for t, c in summary["tables"].items()} == {t: (0, n) for t, n in rows.items()}
+    assert "unchanged: " + str(tmp_path / "mappings" / "TodoDB.json5") in again.output
+
+
+def test_migrate_dry_run_sends_nothing(tmp_path: Path):
+    result = run("migrate", CRM / "dump.json", "--dexie", CRM / "src", "-o", tmp_path, "--state-dir",
+                 tmp_path / "state", "--dry-run", "-q")
+    assert result.exit_code == 0, result.output
+    assert "Dry run: nothing was sent" in result.output and "would send" in result.output
+    assert not (tmp_path / "state" / "checkpoint.json").exists()
