@@ -465,26 +465,29 @@ def edit_mapping(path: Path, pattern: str, replacement: str) -> None:
 
 
 def test_declared_reference_points_at_the_right_document(tmp_path):
+    """contacts.companyId -> companies, and deals.contactId -> contacts (which wait for companies themselves)."""
     (plan, path, dumps), = plan_app("crm-class-ts", tmp_path)
-    edit_mapping(path, r'"references": \{', '"references": {"contacts.companyId": "companies",')
+    declared = {"contacts.companyId": "companies", "deals.contactId": "contacts"}
+    edit_mapping(path, r'"references": \{', '"references": ' + json.dumps(declared)[:-1] + ",")
     commands.plan_mappings([FIXTURES / "apps/crm-class-ts/src"], dumps, tmp_path / "mappings")   # keeps the edit
-    assert load_mapping(path).references == {"contacts.companyId": "companies"}
+    assert load_mapping(path).references == declared
     db = import_into_local(path, dumps, tmp_path / "run")
     assert db.rejects == []
-    companies = {d["id"]: d["_id"] for d in read_table(db.contents, "companies")}
-    original = {}
+    original: dict[str, dict[float, dict]] = {}
     with open_dump(dumps[0]) as dump:
         for row in dump.rows():
-            if row.table == "contacts":
-                original[float(row.key)] = row.value.get("companyId")
-    contacts = read_table(db.contents, "contacts")
-    assert len(contacts) == len(original) == 24
-    for c in contacts:
-        assert c["companyId"] == companies[float(original[c["id"]])], c
-    # contacts come before companies in the dump: their references were settled in a second pass
-    assert db.summary.tables["contacts"]["inserted"] == 24
+            original.setdefault(row.table, {})[float(row.key)] = row.value
+    ids = {table: {d["id"]: d["_id"] for d in read_table(db.contents, table)} for table in original}
+    for ref, target in declared.items():
+        table, _, field_name = ref.partition(".")
+        docs = read_table(db.contents, table)
+        assert len(docs) == len(original[table]) > 0
+        for d in docs:
+            assert d[field_name] == ids[target][float(original[table][d["id"]][field_name])], (ref, d)
+        # both tables come before their targets' rows are all in: every row waited for a later round
+        assert db.summary.tables[table]["inserted"] == db.summary.tables[table]["resolved"] == len(docs)
     deals = read_table(db.contents, "deals")
-    assert all(isinstance(d["companyId"], float) for d in deals)    # not declared: left as the key
+    assert all(d["companyId"] == float(original["deals"][d["id"]]["companyId"]) for d in deals)  # not declared
 
 
 # -- owners -------------------------------------------------------------------------------------
@@ -658,3 +661,29 @@ def test_union_member_order_does_not_change_the_conversion(tmp_path):
     problems = [f"{r.key}{d}" for r in rows if r.doc is not None
                 for d in same({k: v for k, v in docs.get(r.key, {}).items() if k not in SYSTEM}, r.doc, {})]
     assert not problems, "\n".join(problems)
+
+
+def test_restarted_import_stores_no_file_twice(tmp_path):
+    (plan, path, dumps), = plan_app("media-blobs", tmp_path)
+    convex_dir, contents = tmp_path / "convex", tmp_path / "contents"
+    commands.generate_convex([path], convex_dir)
+    with local_endpoint(convex_dir, contents) as dep:
+        for restart in (False, True):
+            result = commands.import_dumps(path, dumps, ImportOptions(state_dir=tmp_path / "state", progress=False,
+                                                                      restart=restart),
+                                           url=dep.url, deploy_key=dep.key.reveal())
+    media = result.summary.tables["media"]
+    assert media["read"] == media["unchanged"] == 6 and media["inserted"] == media["updated"] == 0
+    assert len((contents / "_storage.jsonl").read_bytes().splitlines()) == 6
+    assert len(read_table(contents, "media")) == 6
+
+
+def test_cli_replace_asks_first(tmp_path):
+    (plan, path, dumps), = plan_app("todo-js", tmp_path)
+    args = ["import", str(path), str(dumps[0]), "--state-dir", str(tmp_path / "state"), "--replace", "-q"]
+    refused = CliRunner().invoke(cli, args, input="n\n")
+    assert refused.exit_code == 1 and "Delete every row of the mapped tables" in refused.output
+    assert "not replacing: nothing was changed" in refused.output
+    accepted = CliRunner().invoke(cli, args, input="y\n")
+    assert accepted.exit_code == 0, accepted.output
+    assert re.search(r"^replaced: deleted 0 rows of todoItems first$", accepted.output, re.M), accepted.output
