@@ -107,3 +107,22 @@ def test_outbound_table_keys_and_non_object_values(tmp_path):
     assert dict(t.key_kinds) == {"string": 1, "date": 1, "array": 1}
     assert dict(t.shape.kinds) == {"string": 1, "number": 1, "object": 1}
     assert t.key_description()["inbound"] is False
+
+
+def _nested(levels: int) -> dict:
+    """A document whose innermost object is at `levels` (the document itself is level 1), holding a scalar."""
+    doc: dict = {"id": 1}
+    cur = doc
+    for _ in range(levels - 1):
+        cur["d"] = {}
+        cur = cur["d"]
+    cur["leaf"] = "scalar"
+    return doc
+
+
+def test_nesting_counts_objects_and_arrays_not_the_scalars_inside(tmp_path):
+    for levels, flagged in ((16, False), (17, True)):
+        p = profile_of(tmp_path, [{"name": "t", "schema": "id", "rowCount": 1}],
+                       [{"tableName": "t", "inbound": True, "rows": [_nested(levels)]}])
+        nesting = [a for a in p.tables["t"].anomalies.values() if "nesting deeper" in a.message]
+        assert bool(nesting) == flagged, levels

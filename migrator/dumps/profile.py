@@ -201,7 +201,7 @@ class _Walker:
     def walk(self, value: Any, shape: Shape, path: str, depth: int, top: bool = False) -> int:
         kind = value_kind(value)
         shape.kinds[kind] += 1
-        if depth == MAX_DEPTH + 1:
+        if depth == MAX_DEPTH + 1 and kind in ("array", "set", "map", "object", "regexp"):   # scalars do not nest
             self.flag("unsupported-value", path, f"nesting deeper than {MAX_DEPTH} levels")
         if kind == "string":
             try:
