@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
 
-from ..commands import plan_mappings
+from ..commands import generate_convex, plan_mappings
 from ..dumps import open_dump
 from ..errors import MigratorError
-from ..generate.schema_ts import render_schema
 from ..plan.mapping_file import load_mapping
 from ..plan.model import DatabasePlan
 from .content import TableContent, dump_content
@@ -64,9 +64,18 @@ def _plan_json(fixture: Fixture, plan: DatabasePlan) -> dict:
     return orjson.loads(text)
 
 
-def compute_results(fixture: Fixture, runs: list[DatabaseRun]) -> Results:
+def _generated_schema(runs: list[DatabaseRun], work: Path) -> str:
+    """`generate` into `work`; schema.ts with its header naming the mappings as the fixture does."""
+    result = generate_convex([r.mapping for r in runs], work / "convex", force=True)
+    header, _, body = result.schema_path.read_text(encoding="utf-8").partition("\n")
+    for r in runs:
+        header = header.replace(json.dumps(str(r.mapping)), json.dumps(r.label))
+    return header + "\n" + body
+
+
+def compute_results(fixture: Fixture, runs: list[DatabaseRun], work: Path) -> Results:
     return Results(plans={r.plan.database: _plan_json(fixture, r.plan) for r in runs},
-                   schema=render_schema([r.plan for r in runs], [r.label for r in runs]),
+                   schema=_generated_schema(runs, work),
                    content={r.plan.database: dump_content(r.plan, r.dumps) for r in runs})
 
 

@@ -95,7 +95,7 @@ def verify_fixture(fixture: Fixture, *, local: bool = False, update: bool = Fals
         try:
             runs = plan_fixture(fixture, work)
             report.stages += ["plan", "generate"]
-            actual = compute_results(fixture, runs)
+            actual = compute_results(fixture, runs, work)
             _apply_dry_run(runs, actual, work)
             report.stages.append("dry-run")
             report.counts = {db: {t: len(c.rows) for t, c in tables.items()} for db, tables in actual.content.items()}
