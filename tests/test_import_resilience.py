@@ -292,7 +292,7 @@ def test_faulty_endpoint_still_ends_complete_and_exact(app_name, seed, request, 
     for name, t in app.tables().items():
         assert summary["tables"][name]["read"] == len(t["rows"])
     # the faults really happened: some calls were retried (a retried committed batch reads as unchanged)
-    assert summary["retries"] >= 3, summary
+    assert summary["retries"] >= 2, summary
     print(f"{app_name}: {summary['requests']} requests, {summary['retries']} retried")
 
 
@@ -484,7 +484,7 @@ def test_deploy_key_never_appears_in_output_errors_or_state(crm, tmp_path, capsy
             proc.send_signal(sig)
             out, err = proc.communicate(timeout=60)
             outputs.extend([out, err])
-            assert proc.returncode != 0
+            assert proc.returncode == (1 if sig == signal.SIGINT else -signal.SIGKILL), err
         assert "interrupted" in outputs[-3], outputs[-3]
         assert json.loads((tmp_path / "int.json").read_text())["stopped"].startswith("interrupted")
         ep.faults({})
