@@ -41,8 +41,8 @@ class EndpointDidNotStart(MigratorError):
 def _tail(log: IO[bytes], secret: str) -> str:
     log.flush()
     log.seek(0, os.SEEK_END)
-    log.seek(max(0, log.tell() - LOG_TAIL_CHARS))
-    return log.read().decode("utf-8", "replace").replace(secret, "***")
+    log.seek(max(0, log.tell() - LOG_TAIL_CHARS - len(secret)))   # redact first: no key cut in half
+    return log.read().decode("utf-8", "replace").replace(secret, "***")[-LOG_TAIL_CHARS:]
 
 
 def _drain(stream: IO[str], log: IO[bytes]) -> None:
@@ -96,7 +96,7 @@ def local_endpoint(convex_dir: str | Path, state_out: str | Path | None = None, 
                 proc.wait()
                 why = (f"it exited with code {exited}" if exited is not None
                        else f"no ready line within {START_TIMEOUT_S} s" if line == ""
-                       else f"unexpected output {line[:200].replace(key, '***')!r}")
+                       else f"unexpected output {line.replace(key, '***')[:200]!r}")
                 raise EndpointDidNotStart(convex_dir, why, _tail(log, key),
                                           Path(log_path) if keep_log else None) from None
             drain = threading.Thread(target=_drain, args=(proc.stdout, log), daemon=True)
