@@ -519,42 +519,48 @@ def test_two_dumps_of_one_database_stay_apart_by_owner(tmp_path):
 
 
 # -- replace, re-runs, summary ------------------------------------------------------------------
-def test_rerun_replace_and_summary_json(tmp_path):
-    (plan, path, dumps), = plan_app("notes-entitytable", tmp_path)
+@pytest.mark.parametrize("app,references", [
+    ("notes-entitytable", {}),
+    ("crm-class-ts", {"contacts.companyId": "companies", "deals.contactId": "contacts"}),
+])
+def test_rerun_restart_and_replace(app, references, tmp_path):
+    (plan, path, dumps), = plan_app(app, tmp_path)
+    if references:
+        edit_mapping(path, r'"references": \{', '"references": ' + json.dumps(references)[:-1] + ",")
+        commands.plan_mappings([FIXTURES / "apps" / app / "src"], dumps, tmp_path / "mappings")
     rows = Counter()
     with open_dump(dumps[0]) as dump:
         for row in dump.rows():
             rows[row.table] += 1
+    waiting = {ref.partition(".")[0] for ref in references}   # in the dump before the rows they refer to
     convex_dir, contents = tmp_path / "convex", tmp_path / "contents"
     commands.generate_convex([path], convex_dir)
     state = tmp_path / "state"
 
-    def run(**kw):
-        restart, replace = kw.pop("restart", False), kw.pop("replace", False)
+    def run(restart=False, replace=False):
         return commands.import_dumps(path, dumps, ImportOptions(state_dir=state, progress=False, restart=restart),
                                      url=dep.url, deploy_key=dep.key.reveal(), replace=replace)
 
-    def only(counts: Counter) -> dict:
-        return {k: v for k, v in counts.items() if v and k not in ("blobs",)}
+    def counts(result) -> dict:
+        return {t: {k: v for k, v in c.items() if v and k != "blobs"} for t, c in result.summary.tables.items()}
 
+    into_empty = {t: {"read": n, "inserted": n, **({"deferred": n, "resolved": n} if t in waiting else {})}
+                  for t, n in rows.items()}
     with local_endpoint(convex_dir, contents) as dep:
-        first = run()
-        assert {t: only(c) for t, c in first.summary.tables.items()} == \
-            {t: {"read": n, "inserted": n} for t, n in rows.items()}
+        assert counts(run()) == into_empty
         again = run()                                  # checkpoint: everything already acknowledged
-        assert {t: only(c) for t, c in again.summary.tables.items()} == {t: {"skipped": n} for t, n in rows.items()}
+        assert counts(again) == {t: {"skipped": n} for t, n in rows.items()}
         assert again.summary.requests <= 1             # the plan check, no writes
         restarted = run(restart=True)                  # forgets the checkpoint: upserts find every row as it is
-        assert {t: only(c) for t, c in restarted.summary.tables.items()} == \
-            {t: {"read": n, "unchanged": n} for t, n in rows.items()}
-        replaced = run(replace=True, restart=False)
+        assert counts(restarted) == {t: {"read": n, "unchanged": n} for t, n in rows.items()}
+        replaced = run(replace=True)
         assert replaced.cleared == dict(rows)
-        assert {t: only(c) for t, c in replaced.summary.tables.items()} == \
-            {t: {"read": n, "inserted": n} for t, n in rows.items()}
+        assert counts(replaced) == into_empty
     for table, n in rows.items():
         assert len(read_table(contents, table)) == n
-    tags = sum(len(set(r["tags"])) for r in read_table(contents, "notes"))
-    assert len(read_table(contents, "notes_tags")) == tags > 0
+    for t, m in plan.side_tables():
+        elements = sum(len(set(value_at(r, m.field) or [])) for r in read_table(contents, t.table))
+        assert len(read_table(contents, m.table)) == elements > 0
 
 
 def test_cli_import_summary_json(tmp_path):
@@ -687,3 +693,28 @@ def test_cli_replace_asks_first(tmp_path):
     accepted = CliRunner().invoke(cli, args, input="y\n")
     assert accepted.exit_code == 0, accepted.output
     assert re.search(r"^replaced: deleted 0 rows of todoItems first$", accepted.output, re.M), accepted.output
+
+
+def test_owners_scope_references_and_unique_indexes(tmp_path):
+    """crm twice (two users): each contact's company is the one of its own owner, and the unique
+    `&domain` index of companies holds per owner, not across them."""
+    (plan, path, dumps), = plan_app("crm-class-ts", tmp_path)
+    edit_mapping(path, r'"ownerField": null', '"ownerField": "userId"')
+    edit_mapping(path, r'"references": \{', '"references": {"contacts.companyId": "companies",')
+    commands.plan_mappings([FIXTURES / "apps/crm-class-ts/src"], dumps, tmp_path / "mappings")
+    copies = [tmp_path / "ann.json", tmp_path / "ben.json"]
+    for copy in copies:
+        shutil.copy(dumps[0], copy)
+    db = import_into_local(path, copies, tmp_path / "run", owner_field="userId", owner_from="filename")
+    assert db.rejects == []
+    companies = {(d["userId"], d["id"]): d for d in read_table(db.contents, "companies")}
+    assert len(companies) == 12 and len({d["domain"] for d in companies.values()}) == 6
+    original = {}
+    with open_dump(dumps[0]) as dump:
+        for row in dump.rows():
+            if row.table == "contacts":
+                original[float(row.key)] = float(row.value["companyId"])
+    contacts = read_table(db.contents, "contacts")
+    assert len(contacts) == 48
+    for c in contacts:
+        assert c["companyId"] == companies[(c["userId"], original[c["id"]])]["_id"], c
