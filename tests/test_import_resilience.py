@@ -229,8 +229,13 @@ def test_sigkill_at_random_points_then_resume_imports_each_row_exactly_once(app_
         ep.faults({"delayMs": [40, 90], "seed": rng.randrange(1000)})   # slow enough for kills to land mid-run
         at_kill = []                           # (rows acknowledged in the checkpoint, deferred round)
         for _ in range(6):
+            before = _acknowledged(state)[0]
             proc = start(cmd)
-            time.sleep(rng.uniform(0.4, 1.4))
+            # Kill at a random moment after this run has had rows acknowledged, so each kill
+            # lands mid-run whatever the machine's speed.
+            while proc.poll() is None and _acknowledged(state)[0] <= before:
+                time.sleep(0.01)
+            time.sleep(rng.uniform(0, 0.3))
             if proc.poll() is not None:            # it finished before the kill: nothing to resume
                 proc.communicate()
                 break

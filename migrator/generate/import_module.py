@@ -257,15 +257,6 @@ export const planInfo = internalQuery({
   handler: async () => ({ planHashes: PLAN_HASHES, tables: Object.keys(SPEC.tables) }),
 });
 
-/** Count one page of a table (call until isDone) for verification. */
-export const countPage = internalQuery({
-  args: { table: v.string(), cursor: v.union(v.string(), v.null()), numItems: v.number() },
-  handler: async (ctx, args) => {
-    const page = await ctx.db.query(args.table as any).paginate({ cursor: args.cursor, numItems: args.numItems });
-    return { count: page.page.length, continueCursor: page.continueCursor, isDone: page.isDone };
-  },
-});
-
 /** One page of a table's documents as Convex-encoded JSON text, for `dexie-convex verify --url`. */
 export const documentsPage = internalQuery({
   args: { table: v.string(), cursor: v.union(v.string(), v.null()), numItems: v.number() },

@@ -132,6 +132,22 @@ def owner_value(options: ImportOptions, path: Path, database: str | None) -> str
     return source
 
 
+def check_deployed_plan(client: ConvexClient, plan: DatabasePlan) -> None:
+    """The deployed import module must be the one generated from this mapping (its plan hash)."""
+    remedy = ("generate convex/ from this mapping (`dexie-convex generate MAPPING -o convex/`) and deploy it "
+              "(`npx convex deploy`, or `import --deploy`)")
+    try:
+        info = client.query(f"{MODULE}:planInfo", {})
+    except ConvexCallError as exc:
+        if exc.status in (401, 403) or exc.status is None:
+            raise                          # a wrong key or an unreachable deployment: its own remedy
+        raise MigratorError(f"the deployment has no usable {MODULE} module ({exc.message})", remedy) from None
+    deployed, expected = (info.get("planHashes") or {}).get(plan.database), plan_hash([plan])
+    if deployed != expected:
+        raise MigratorError(f"the deployed {MODULE} module was generated from another plan of database "
+                            f"{plan.database!r} (deployed {deployed}, this mapping {expected})", remedy)
+
+
 class Importer:
     def __init__(self, plan: DatabasePlan, client: ConvexClient, options: ImportOptions):
         self.plan, self.client, self.options = plan, client, options
@@ -173,21 +189,7 @@ class Importer:
 
     # -- checks ------------------------------------------------------------------------------
     def check_deployment(self) -> None:
-        """The deployed import module must be the one generated from this mapping."""
-        try:
-            info = self.client.query(f"{MODULE}:planInfo", {})
-        except ConvexCallError as exc:
-            if exc.status in (401, 403) or exc.status is None:
-                raise                          # a wrong key or an unreachable deployment: its own remedy
-            raise MigratorError(f"the deployment has no usable {MODULE} module ({exc.message})",
-                                "run `dexie-convex generate MAPPING -o convex/` and deploy it (`npx convex deploy`), "
-                                "or pass --deploy") from None
-        deployed = (info.get("planHashes") or {}).get(self.plan.database)
-        if deployed != self.hash:
-            raise MigratorError(
-                f"the deployed {MODULE} module was generated from another plan of database "
-                f"{self.plan.database!r} (deployed {deployed}, this mapping {self.hash})",
-                "run `dexie-convex generate MAPPING -o convex/` and deploy it (`npx convex deploy`), or pass --deploy")
+        check_deployed_plan(self.client, self.plan)
 
     def clear_tables(self) -> dict[str, int]:
         """--replace: empty every mapped table (side rows go with their owners)."""

@@ -10,11 +10,10 @@ import orjson
 
 from ..commands import import_dumps
 from ..errors import MigratorError
-from ..generate.import_module import MODULE, plan_hash
-from ..importer.run import ImportOptions
+from ..generate.import_module import MODULE
+from ..importer.run import ImportOptions, check_deployed_plan
 from ..plan.mapping_file import load_mapping
-from ..plan.model import DatabasePlan
-from ..sinks.convex_http import ConvexCallError, ConvexClient, ConvexFunctionError, resolve_deployment
+from ..sinks.convex_http import ConvexClient, ConvexFunctionError, resolve_deployment
 from .compare import Drift, compare_content, compare_plans, compare_rejected, compare_schemas
 from .content import TableContent, documents_of_tables, dump_content, read_rejects, stored_content
 from .expectations import DatabaseRun, Results, compute_results, plan_fixture, read_expected, write_expected
@@ -137,21 +136,6 @@ def read_documents(client: ConvexClient, table: str, page_size: int = PAGE_SIZE)
         if page["isDone"]:
             return docs
         cursor = page["continueCursor"]
-
-
-def check_deployed_plan(client: ConvexClient, plan: DatabasePlan) -> None:
-    try:
-        info = client.query(f"{MODULE}:planInfo", {})
-    except ConvexCallError as exc:
-        if exc.status in (401, 403):       # a wrong key, not a missing module: its own remedy says so
-            raise
-        raise MigratorError(f"the deployment has no usable {MODULE} module ({exc.message})",
-                            "generate it from this mapping (`dexie-convex generate`) and deploy it") from None
-    deployed = (info.get("planHashes") or {}).get(plan.database)
-    if deployed != plan_hash([plan]):
-        raise MigratorError(f"the deployed {MODULE} module was generated from another plan for {plan.database!r} "
-                            f"(deployed {deployed}, this mapping {plan_hash([plan])})",
-                            "verify with the mapping the import used, or generate and deploy again")
 
 
 def verify_deployment(mapping: str | Path, dumps: list[str | Path], *, url: str | None, deploy_key: str | None,
