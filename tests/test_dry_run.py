@@ -235,7 +235,7 @@ def crm_document(plan, table: str, key, **changes) -> dict:
     table_plan = next(t for t in plan.tables if t.table == table)
     with open_dump(APPS / "crm-class-ts" / "dump.json") as dump:
         value = next(r.value for r in dump.rows() if r.table == table_plan.source and r.key == key)
-    row = transform_row(table_plan, key, {**value, **changes}, Converter(dates=plan.options.dates))
+    row = transform_row(table_plan, key, {**value, **changes}, Converter.for_plan(plan))
     return row.document
 
 

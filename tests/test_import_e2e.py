@@ -723,10 +723,6 @@ def test_owners_scope_references_and_unique_indexes(tmp_path):
         assert c["companyId"] == companies[(c["userId"], original[c["id"]])]["_id"], c
 
 
-@pytest.mark.xfail(strict=True, reason="known bug: a reference to a table with a compound key is planned as an "
-                                       "array of ids (v.array(v.id)) and each part looked up as a key; the "
-                                       "planner's _as_id and the transform need the target's key (one JSON-encoded "
-                                       "key per value)")
 def test_reference_to_a_compound_key(tmp_path):
     """keys-outbound with `messages.member = [userId, roomId]` pointing at a room-members row."""
     raw = json.loads((FIXTURES / "apps/keys-outbound/dump.json").read_text())

@@ -93,6 +93,18 @@ def test_references_applied_and_suggested():
     assert plan.suggested_references == {"contacts.ownerId": "owners"}
 
 
+def test_a_reference_to_array_keys_is_one_id_per_array():
+    """`[userId+roomId]`-keyed members: `member: ["alice", 2]` is one key, `tags: [1, 2]` to ++id are two."""
+    message = ObjectOf((Field("id", Prim("number")), Field("member", ArrayOf(UnionOf((Prim("string"), Prim("number"))))),
+                        Field("tagIds", ArrayOf(Prim("number")))))
+    tables = {"messages": declared("messages", "++id", message), "members": declared("members", "[userId+roomId]"),
+              "tags": declared("tags", "++id")}
+    plan = plan_database("db", tables, {}, PlanOptions(), {"messages.member": "members", "messages.tagIds": "tags"})
+    messages = next(t for t in plan.tables if t.source == "messages")
+    assert messages.field_named("member").validator.to_ts() == 'v.id("members")'
+    assert messages.field_named("tagIds").validator.to_ts() == 'v.array(v.id("tags"))'
+
+
 def test_index_limit_checked():
     spec = "++id," + ",".join(f"f{i}" for i in range(40))
     t = plan_database("db", {"t": declared("t", spec)}, {}, PlanOptions()).tables[0]

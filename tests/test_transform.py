@@ -93,3 +93,14 @@ def test_union_members_are_picked_by_shape_not_by_order():
     assert c.convert({"$w": 1, "a": 2}, object_first) == {"%24w": 1.0, "a": 2.0}       # not the object: a record
     assert c.convert({"b": "x"}, object_first) == {"b": "x"}                             # misses `a`: a record too
     assert c.convert({"$w": {"$x": 1}}, pv("v.any()")) == {"%24w": {"%24x": 1.0}}       # v.any() escapes as well
+
+
+def test_references_are_encoded_as_the_target_key_field_holds_them():
+    c = Converter(key_encodings={"companies": "number", "members": "json", "users": "string"})
+    assert c.reference(3, pv('v.id("companies")'), "companies", "companyId") == 3.0
+    assert c.reference([1, 2], pv('v.array(v.id("companies"))'), "companies", "ids") == [1.0, 2.0]
+    assert c.reference(["alice", 2], pv('v.id("members")'), "members", "member") == '["alice",2]'
+    assert c.reference(None, pv('v.union(v.id("users"), v.null())'), "users", "u") is None
+    with pytest.raises(ValueRejected) as caught:
+        c.reference(7, pv('v.id("users")'), "users", "userId")
+    assert caught.value.path == "userId"

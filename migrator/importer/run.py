@@ -153,7 +153,7 @@ class Importer:
         self.plan, self.client, self.options = plan, client, options
         self.hash = plan_hash([plan])
         self.by_source = {t.source: t for t in plan.tables}
-        self.converter = Converter(dates=plan.options.dates)
+        self.converter = Converter.for_plan(plan)
         options.state_dir.mkdir(parents=True, exist_ok=True)
         cp_path = options.state_dir / "checkpoint.json"
         if options.restart:

@@ -318,16 +318,23 @@ def apply_references(plan: DatabasePlan) -> None:
             plan.warnings.append(f"reference {ref!r}: table {table_name!r} has no field {field_name!r}; ignored")
             continue
         fp.references = target
-        fp.validator = _as_id(fp.validator, target_table.table)
+        fp.validator = _as_id(fp.validator, target_table.table, one_key_is_an_array=_array_keyed(target_table))
         fp.notes.append(f"refers to {target!r}: original keys are rewritten to Convex _ids at import")
 
 
-def _as_id(val: Validator, table: str) -> Validator:
+def _array_keyed(table: TablePlan) -> bool:
+    """Are the table's keys arrays (compound, or JSON-encoded), so an array value is one key?"""
+    return table.key is not None and (len(table.key.paths) > 1 or table.key.encoding == "json")
+
+
+def _as_id(val: Validator, table: str, *, one_key_is_an_array: bool) -> Validator:
+    """The field's validator with each original key turned into `v.id(table)`; an array of keys
+    stays an array (of ids), unless the target's keys are arrays themselves."""
     if val.kind == "optional":
-        return Validator.optional(_as_id(val.args[0], table))
+        return Validator.optional(_as_id(val.args[0], table, one_key_is_an_array=one_key_is_an_array))
     if val.kind == "union" and Validator("null") in val.args:
         return Validator.union(Validator.id(table), Validator("null"))
-    if val.kind == "array":
+    if val.kind == "array" and (not one_key_is_an_array or val.args[0].kind == "array"):
         return Validator.array(Validator.id(table))
     return Validator.id(table)
 

@@ -52,7 +52,8 @@ def transform_row(plan: TablePlan, key: Any, value: Any, converter: Converter) -
             if fp is None:
                 raise ValueRejected(name, f"field {name!r} is not in the mapping; add it under "
                                           f"tables.{plan.source}.fields (or re-run plan with this dump)")
-            doc[fp.name] = converter.convert(item, fp.validator, fp.name)
+            doc[fp.name] = converter.reference(item, fp.validator, fp.references, fp.name) if fp.references \
+                else converter.convert(item, fp.validator, fp.name)
     encoded = None
     if plan.key:
         encoded = encode_key(key, plan.key.encoding)

@@ -11,12 +11,15 @@ import base64
 import datetime as dt
 import json
 import math
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from ..jsvalues import (UNDEFINED, JsBigInt, JsBinary, JsBlob, JsDate, JsFile, JsMap, JsRegExp, JsSet,
                         is_number)
 from ..plan.validators import Validator
+
+if TYPE_CHECKING:
+    from ..plan.model import DatabasePlan
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
@@ -68,6 +71,23 @@ def _check_string(text: str, path: str) -> str:
 @dataclass
 class Converter:
     dates: str = "ms"
+    key_encodings: dict[str, str] = field(default_factory=dict)   # Dexie table -> how its keys are stored
+
+    @classmethod
+    def for_plan(cls, plan: "DatabasePlan") -> "Converter":
+        return cls(dates=plan.options.dates,
+                   key_encodings={t.source: t.key.encoding for t in plan.mapped_tables() if t.key})
+
+    def reference(self, value: Any, val: Validator, target: str, path: str) -> Any:
+        """Original keys of `target`, encoded as its key field holds them, for the import to look up."""
+        encoding = self.key_encodings.get(target)
+        if encoding is None or value is None:
+            return self.convert(value, val, path)
+        if val.required.kind == "array":
+            if not isinstance(value, (list, tuple)):
+                raise ValueRejected(path, f"expected an array of {target} keys, found {type(value).__name__}")
+            return [encode_key(k, encoding, f"{path}[{i}]") for i, k in enumerate(value)]
+        return encode_key(value, encoding, path)
 
     def convert(self, value: Any, val: Validator, path: str = "") -> Any:
         kind = val.kind

@@ -134,7 +134,7 @@ def dump_content(plan: DatabasePlan, dumps: Iterable[str | Path]) -> dict[str, T
     if plan.options.owner_field:
         raise OwnerScopedPlan(plan.database)
     by_source = {t.source: t for t in plan.tables}
-    converter = Converter(dates=plan.options.dates)
+    converter = Converter.for_plan(plan)
     tables = {t.table: TableContent() for t in plan.mapped_tables()}
     for path in dumps:
         with open_dump(path) as dump:
