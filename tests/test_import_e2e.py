@@ -743,3 +743,15 @@ def test_reference_to_a_compound_key(tmp_path):
     for m in messages:
         member = members[(int(m["id"]) - 1) % len(members)]          # message ids are 1.. in dump order
         assert m["member"] == ids[key_json([member["userId"], member["roomId"]])]
+
+
+def test_blobs_stored_by_concurrent_small_batches(tmp_path):
+    """Many storeFile actions in flight at once (one row per batch): every Blob is stored, none rejected."""
+    [(plan, path, dumps)] = plan_app("media-blobs", tmp_path)
+    db = import_into_local(path, dumps, tmp_path / "run", batch_rows=1, concurrency=8)
+    assert [r["reason"] for r in db.rejects if "outside int64" not in r["reason"]] == []
+    stored = storage_fields(dumps[0], plan.options.blob_inline_max_bytes)
+    with open_dump(dumps[0]) as dump:
+        blobs = sum(1 for row in dump.rows() if isinstance(row.value, dict)
+                    for name in row.value if (row.table, name) in stored)
+    assert blobs and db.summary.tables["media"]["blobs"] == blobs

@@ -72,6 +72,11 @@ class Dump:
     def tables(self) -> list[DumpTable]:
         return self._reader.tables
 
+    @property
+    def bytes_read(self) -> int:
+        """How far into the file the reader is (read-ahead included): for progress bars."""
+        return self._file.tell()
+
     def rows(self) -> Iterator[DumpRow]:
         done: dict[str, int] = {}
         try:

@@ -213,6 +213,7 @@ class Importer:
         return self.summary.tables.setdefault(table, Counter())
 
     def _batches(self, path: Path, progress) -> Iterator[_Batch]:
+        done_before = progress.n               # bytes of the dumps read before this one
         with open_dump(path) as dump:
             owner = owner_value(self.options, path, dump.database_name)
             dump_id = dump_identity(path, owner)
@@ -227,7 +228,7 @@ class Importer:
                 if table is None:
                     raise MigratorError(f"{path}: rows of table {row.table!r}, which is not in the mapping",
                                         "re-run `dexie-convex plan` with this dump")
-                progress.update(1)
+                _show_progress(progress, dump, row.table, done_before)
                 if table.skip:
                     continue
                 counts = self._counts(table.table)
@@ -367,7 +368,9 @@ class Importer:
     def run(self, dumps: list[Path]) -> ImportSummary:
         self.warnings: list[str] = []
         show = self.options.progress and sys.stderr.isatty()
-        progress = tqdm(desc="rows", unit="row", disable=not show, dynamic_ncols=True)
+        total = sum(Path(d).stat().st_size for d in dumps)
+        progress = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, disable=not show,
+                        dynamic_ncols=True, desc="reading")
         try:
             with self._deferred_path(self.checkpoint.round).open("ab") as deferred_file:
                 self._pump(self._first_pass(dumps, progress), deferred_file)
@@ -465,6 +468,15 @@ class Importer:
         for fut in done:
             batch = inflight.pop(fut)
             self._record(batch, fut.result(), deferred_file)
+
+
+def _show_progress(progress: tqdm, dump, table: str, done_before: int) -> None:
+    """Bytes of the dumps read so far, and the table being read."""
+    if progress.disable:
+        return
+    if progress.desc != table:
+        progress.set_description_str(table, refresh=False)
+    progress.update(done_before + dump.bytes_read - progress.n)
 
 
 class _TooManyErrors(Exception):

@@ -351,7 +351,7 @@ class LocalConvex {
     return await t.action(ref, args);
   }
 
-  // Run mutations one at a time: each is a transaction.
+  // Run mutations (and actions) one at a time: each is a transaction.
   serialize(fn) {
     const run = this.mutationChain.then(fn, fn);
     this.mutationChain = run.then(() => undefined, () => undefined);
@@ -616,7 +616,9 @@ function main() {
     } else {
       const run = () => logStore.run(logLines, () => backend.call(fn.kind, fn.udfPath, args, auth.identity));
       try {
-        const value = fn.kind === "mutation" ? await backend.serialize(run) : await run();
+        // convex-test keeps one transaction at a time: an action writing to storage while a
+        // mutation runs fails ("Write outside of transaction"), so actions queue with mutations.
+        const value = fn.kind === "query" ? await run() : await backend.serialize(run);
         reply = { status: "success", value: convexToJson(value === undefined ? null : value), logLines };
       } catch (e) {
         reply = errorReply(e, logLines);
