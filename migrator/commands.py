@@ -136,9 +136,7 @@ def plan_mappings(dexie: list[str | Path], dumps: list[str | Path], out_dir: str
         plan = plan_database(name, _declared_inputs(db) if db else {}, observed.get(name, {}), options, references)
         plan.sources = {"dexie": [db.location] if db else [], "dumps": dump_sources.get(name, [])}
         if db:
-            plan.notes.extend(db.notes)
-            plan.notes.extend(f"upgrade function at {loc} cannot be run: its data changes are not replayed; "
-                              "check the dump holds the upgraded data" for loc in db.upgrades)
+            plan.notes.extend(db.notes)          # these include each .upgrade() that is not run
         if not write:
             result.plans.append(plan)
             continue
