@@ -14,7 +14,7 @@ from ..plan.model import DatabasePlan
 from .compare import NotCarriedOver
 
 NOTE_PREFIX = "// NOTE: "
-_LOCATION = re.compile(r"\S+:\d+:\d+")   # one .upgrade() can be noted twice (declarations, plan)
+_LOCATION = re.compile(r"\S+:\d+:\d+")   # where the .upgrade() call is (file:line:col)
 
 
 def mapping_notes(path: str | Path) -> list[str]:
