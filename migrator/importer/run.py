@@ -115,8 +115,9 @@ class _Batch:
 
 
 def dump_identity(path: Path, owner: str | None) -> str:
+    """The checkpoint's name for a dump: a file re-exported in place (new size or time) starts over."""
     st = path.stat()
-    return f"{path.resolve()}|{st.st_size}" + (f"|owner={owner}" if owner else "")
+    return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}" + (f"|owner={owner}" if owner else "")
 
 
 def owner_value(options: ImportOptions, path: Path, database: str | None) -> str | None:
