@@ -319,26 +319,38 @@ def migrate(dumps: list[str | Path], dexie: list[str | Path], options: ImportOpt
             force: bool = False, **target) -> MigrateResult:
     """The quick path: plan -> generate -> import, leaving `mappings/` and `convex/` to review.
 
-    Each database imports its own dumps (as listed in its plan) with its own state folder
+    Each database imports its own dumps (as listed in its plan), with its own state folder
     when there are several; `target` is passed on to `import_dumps` (url, deploy_key, ...).
+    With no deployment named, the local endpoint serves the generated convex/ folder, every
+    database in it, as a deployment would.
     """
     out = Path(out_dir)
     planned = plan_mappings(dexie, dumps, out / "mappings", database=database, dates=dates)
-    mappings = {w.path: p for w, p in zip(planned.writes, planned.plans)}
-    generated = generate_convex(list(mappings), out / "convex", force=force)
-    imports = {}
-    for mapping, plan in mappings.items():
-        mine = [d for d in dumps if str(d) in plan.sources.get("dumps", [])]
-        if not mine:
-            continue
-        per_database = dict(target)
-        state = options.state_dir
-        if len(mappings) > 1:
-            state = state / mapping.stem
-            if per_database.get("local_out"):
-                per_database["local_out"] = Path(per_database["local_out"]) / mapping.stem
-        imports[plan.database] = import_dumps(mapping, mine, dataclasses.replace(options, state_dir=state),
-                                              project_dir=out, **per_database)
+    work = [(w.path, p, [d for d in dumps if str(d) in p.sources.get("dumps", [])])
+            for w, p in zip(planned.writes, planned.plans)]
+    work = [(mapping, plan, mine) for mapping, plan, mine in work if mine]
+    generated = generate_convex([w.path for w in planned.writes], out / "convex", force=force)
+
+    def import_each(run_options: ImportOptions, **where) -> dict[str, ImportResult]:
+        return {plan.database: import_dumps(
+                    mapping, mine, dataclasses.replace(
+                        run_options, state_dir=run_options.state_dir / mapping.stem if len(work) > 1
+                        else run_options.state_dir),
+                    project_dir=out, **{**target, **where})
+                for mapping, plan, mine in work}
+
+    named = resolve_deployment(target.get("url"), target.get("deploy_key"), insecure=target.get("insecure", False))
+    if named is not None or target.get("dry_run"):
+        return MigrateResult(planned=planned, generated=generated, imports=import_each(options))
+    contents = Path(target.get("local_out") or options.state_dir / "local-contents")
+    options.state_dir.mkdir(parents=True, exist_ok=True)
+    with local_endpoint(generated.schema_path.parent, contents,
+                        log_path=options.state_dir / "local-convex.log") as dep:
+        # The endpoint starts empty: every run starts its checkpoint over (see import_dumps).
+        imports = import_each(dataclasses.replace(options, restart=True), url=dep.url,
+                              deploy_key=dep.key.reveal(), local_out=None, deploy=False)
+    for result in imports.values():
+        result.target, result.local_contents = f"the local Convex endpoint ({dep.url})", contents
     return MigrateResult(planned=planned, generated=generated, imports=imports)
 
 

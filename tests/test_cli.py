@@ -176,3 +176,19 @@ def test_migrate_dry_run_sends_nothing(tmp_path: Path):
     assert result.exit_code == 0, result.output
     assert "Dry run: nothing was sent" in result.output and "would send" in result.output
     assert not (tmp_path / "state" / "checkpoint.json").exists()
+
+
+def test_migrate_several_databases_into_one_local_endpoint(tmp_path: Path, node_available):
+    app = ROOT / "fixtures" / "apps" / "multi-db"
+    dumps = sorted(app.glob("dump-*.json"))
+    rows = {}
+    for path in dumps:
+        with open_dump(path) as dump:
+            rows.update({t.name: t.row_count for t in dump.tables})
+    result = run("migrate", *dumps, "--dexie", app / "src", "-o", tmp_path, "--state-dir", tmp_path / "state", "-q")
+    assert result.exit_code == 0, result.output
+    assert "== AppA" in result.output and "== AppB" in result.output
+    urls = set(re.findall(r"Imported into the local Convex endpoint \((http://[^)]+)\)", result.output))
+    assert len(urls) == 1                     # one endpoint serving the generated convex/ folder
+    contents = tmp_path / "state" / "local-contents"
+    assert {t: len((contents / f"{t}.jsonl").read_text().splitlines()) for t in rows} == rows
