@@ -202,7 +202,7 @@ def diff(mappings, against, exit_code, as_json):
 
 
 def _print_summary(summary) -> None:
-    cols = ("read", "inserted", "updated", "unchanged", "rejected", "deferred", "resolved", "blobs", "skipped")
+    from .importer.run import COUNT_KEYS as cols
     rows = [[t] + [str(c[k]) for k in cols] + [f"{summary.seconds.get(t, 0.0):.1f}"] for t, c in summary.tables.items()]
     header = ["table", *cols, "seconds"]
     totals = ["TOTAL"] + [str(sum(c[k] for c in summary.tables.values())) for k in cols] + [""]
