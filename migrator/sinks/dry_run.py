@@ -46,9 +46,10 @@ class DryRunReport:
                 "blobBytes": self.blob_bytes}
 
 
-def _canonical(value: Any) -> bytes:
-    """Equal Convex values give equal bytes (int64 1 and float 1.0 differ, as in an index)."""
-    return orjson.dumps(encode(value), option=orjson.OPT_SORT_KEYS)
+def _fingerprint(value: Any) -> bytes:
+    """16 bytes, equal for equal Convex values (int64 1 and float 1.0 differ, as in an index):
+    the dry run remembers every row it "wrote", so it keeps fingerprints, not documents."""
+    return hashlib.blake2b(orjson.dumps(encode(value), option=orjson.OPT_SORT_KEYS), digest_size=16).digest()
 
 
 _MISSING = object()
@@ -64,7 +65,7 @@ def _at_path(doc: dict, path: str) -> Any:
     return value
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Row:
     """A row this dry run "wrote": its placeholder id, key, content digest and unique-index entries."""
 
@@ -86,9 +87,10 @@ class DryRunClient:
         self.fields: dict[str, dict[str, Validator]] = {t.table: t.document_validator() for t in plan.mapped_tables()}
         for parent, multi in plan.side_tables():
             self.fields[multi.table] = side_table_fields(parent, multi)
-        self._rows: dict[tuple, _Row] = {}          # (table, owner, key) -> the row "inserted"
-        self._unique: dict[tuple, _Row] = {}        # (table, index, values) -> the row holding them
-        self._ids: dict[str, str] = {}              # placeholder id -> its table
+        self._rows: dict[bytes, _Row] = {}          # fingerprint of (table, owner, key) -> the row "inserted"
+        self._unique: dict[bytes, _Row] = {}        # fingerprint of (table, index, values) -> the row holding them
+        self._tables: list[str] = []                # placeholder ids carry an index into this
+        self._inserted = 0
         self._files: dict[str, str] = {}            # sha256 -> placeholder storage id
         self._lock = threading.Lock()
 
@@ -153,14 +155,14 @@ class DryRunClient:
             return {"status": "failed", "reason": str(exc)}
         if any(not spec["refs"][f]["optional"] for f in deferred):
             return {"status": "deferred", "deferred": deferred}     # a required reference: nothing written
-        row_key = (table, scope, _canonical(doc.get(spec["keyField"])))
+        row_key = _fingerprint([table, scope, doc.get(spec["keyField"])])
         existing = self._rows.get(row_key)
         unique_keys = []
         for unique in spec["unique"]:
             values = [_at_path(doc, f) for f in unique["fields"]]
             if any(v is _MISSING for v in values):
                 continue
-            entry = (table, unique["index"], _canonical(values))
+            entry = _fingerprint([table, unique["index"], values])
             holder = self._unique.get(entry)
             if holder is not None and holder is not existing:
                 return {"status": "failed", "reason": f"unique index {unique['index']} ({', '.join(unique['fields'])}): "
@@ -174,16 +176,16 @@ class DryRunClient:
                              for p in check_document(side_doc, self.fields[side["table"]], self._id_table)]
         if problems:
             return {"status": "failed", "reason": "; ".join(map(str, problems))}
-        digest = _canonical(doc)
+        digest = _fingerprint(doc)
         if existing is None:
-            existing = self._rows[row_key] = _Row(self._new_id(table), doc.get(spec["keyField"]), digest, [])
+            existing = self._rows[row_key] = _Row(self._new_id(table), doc.get(spec["keyField"]), digest, ())
             status = "inserted"
         else:
             status = "unchanged" if existing.digest == digest else "updated"
             existing.digest = digest
         for entry in existing.unique_keys:
             self._unique.pop(entry, None)
-        existing.unique_keys = unique_keys
+        existing.unique_keys = tuple(unique_keys)
         for entry in unique_keys:
             self._unique[entry] = existing
         outcome = {"status": status, "id": existing.id}
@@ -202,7 +204,7 @@ class DryRunClient:
                 raise ValueError(f"reference {field}: expected an array of keys")
             ids = []
             for key in (original if ref["many"] else [original]):
-                target = self._rows.get((ref["table"], scope, _canonical(key)))
+                target = self._rows.get(_fingerprint([ref["table"], scope, key]))
                 if target is None:
                     if defer:
                         break
@@ -218,16 +220,25 @@ class DryRunClient:
     # -- placeholder ids -------------------------------------------------------------------
     def _peek_id(self, table: str) -> str:
         """The id the next insert into `table` will get."""
-        return _placeholder(len(self._ids) + 1, table)
+        return _placeholder(self._inserted + 1, self._table_number(table))
 
     def _new_id(self, table: str) -> str:
         new = self._peek_id(table)
-        self._ids[new] = table
+        self._inserted += 1
         return new
+
+    def _table_number(self, table: str) -> int:
+        if table not in self._tables:
+            self._tables.append(table)
+        return self._tables.index(table)
 
     def _id_table(self, value: str) -> str | None:
         """Ids this dry run handed out know their table; anything else is checked loosely."""
-        return self._ids.get(value) or loose_id_table(value)
+        if len(value) == 32 and value.startswith(PLACEHOLDER_PREFIX):
+            number = int(value[6:10], 16)
+            if number < len(self._tables):
+                return self._tables[number]
+        return loose_id_table(value)
 
 
 def _js_json(key: Any) -> str:
@@ -237,8 +248,11 @@ def _js_json(key: Any) -> str:
     return orjson.dumps(encode(key)).decode()
 
 
-def _placeholder(number: int, table: str) -> str:
-    """32 characters like a real id (so document sizes are right), clearly not a real one."""
-    digest = hashlib.sha256(f"{number}:{table}".encode()).hexdigest()
-    return ("dryrun" + digest)[:32]
+PLACEHOLDER_PREFIX = "dryrun"
+
+
+def _placeholder(number: int, table_number: int) -> str:
+    """32 characters like a real id (so document sizes are right), clearly not a real one;
+    it names its table (by number), so no map from ids to tables has to be kept."""
+    return f"{PLACEHOLDER_PREFIX}{table_number:04x}{number:022x}"
 
