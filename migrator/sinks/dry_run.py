@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from array import array
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,16 +66,6 @@ def _at_path(doc: dict, path: str) -> Any:
     return value
 
 
-@dataclass(eq=False, slots=True)
-class _Row:
-    """A row this dry run "wrote": its placeholder id, key, content digest and unique-index entries."""
-
-    id: str
-    key: Any
-    digest: bytes
-    unique_keys: list
-
-
 class DryRunClient:
     """Same interface as `ConvexClient` (`query`/`mutation`/`action`, `deployment`, `stats`)."""
 
@@ -87,10 +78,15 @@ class DryRunClient:
         self.fields: dict[str, dict[str, Validator]] = {t.table: t.document_validator() for t in plan.mapped_tables()}
         for parent, multi in plan.side_tables():
             self.fields[multi.table] = side_table_fields(parent, multi)
-        self._rows: dict[bytes, _Row] = {}          # fingerprint of (table, owner, key) -> the row "inserted"
-        self._unique: dict[bytes, _Row] = {}        # fingerprint of (table, index, values) -> the row holding them
-        self._tables: list[str] = []                # placeholder ids carry an index into this
-        self._inserted = 0
+        # What the dry run "wrote", kept compact (a million rows must fit): rows are numbered
+        # from 1; per row a content fingerprint and a table number; keys and unique-index
+        # entries only for the rows that hold unique values.
+        self._rows: dict[bytes, int] = {}           # fingerprint of (table, owner, key) -> row number
+        self._digests = bytearray()                 # 16 bytes a row: its content's fingerprint
+        self._row_tables = array("H")               # a row's table, as an index into _tables
+        self._tables: list[str] = []
+        self._unique: dict[bytes, int] = {}         # fingerprint of (table, index, values) -> row number
+        self._unique_of: dict[int, tuple[Any, tuple[bytes, ...]]] = {}   # row -> (its key, its entries)
         self._files: dict[str, str] = {}            # sha256 -> placeholder storage id
         self._lock = threading.Lock()
 
@@ -139,7 +135,7 @@ class DryRunClient:
             if known is None:
                 self.report.blobs += 1
                 self.report.blob_bytes += len(args["data"])
-                known = self._files[args["sha256"]] = self._new_id(STORAGE_TABLE)
+                known = self._files[args["sha256"]] = self._id(self._new_row(STORAGE_TABLE))
             return known
 
     # -- upsertBatch, row by row (the order of the generated mutation) ---------------------
@@ -155,7 +151,8 @@ class DryRunClient:
             return {"status": "failed", "reason": str(exc)}
         if any(not spec["refs"][f]["optional"] for f in deferred):
             return {"status": "deferred", "deferred": deferred}     # a required reference: nothing written
-        row_key = _fingerprint([table, scope, doc.get(spec["keyField"])])
+        key = doc.get(spec["keyField"])
+        row_key = _fingerprint([table, scope, key])
         existing = self._rows.get(row_key)
         unique_keys = []
         for unique in spec["unique"]:
@@ -164,31 +161,34 @@ class DryRunClient:
                 continue
             entry = _fingerprint([table, unique["index"], values])
             holder = self._unique.get(entry)
-            if holder is not None and holder is not existing:
+            if holder is not None and holder != existing:
+                holder_key = self._unique_of[holder][0]
                 return {"status": "failed", "reason": f"unique index {unique['index']} ({', '.join(unique['fields'])}): "
-                                                      f"value already used by the row with key {_js_json(holder.key)}"}
+                                                      f"value already used by the row with key {_js_json(holder_key)}"}
             unique_keys.append(entry)
         problems = check_document(doc, self.fields[table], self._id_table)
         for side in spec["sides"]:
             for value in (row.get("sides") or {}).get(side["table"], []):
-                side_doc = {"owner": existing.id if existing else self._peek_id(table), "value": value}
+                side_doc = {"owner": self._id(existing) if existing else self._peek_id(table), "value": value}
                 problems += [f"side table {side['table']}: {p}"
                              for p in check_document(side_doc, self.fields[side["table"]], self._id_table)]
         if problems:
             return {"status": "failed", "reason": "; ".join(map(str, problems))}
         digest = _fingerprint(doc)
         if existing is None:
-            existing = self._rows[row_key] = _Row(self._new_id(table), doc.get(spec["keyField"]), digest, ())
+            existing = self._rows[row_key] = self._new_row(table, digest)
             status = "inserted"
         else:
-            status = "unchanged" if existing.digest == digest else "updated"
-            existing.digest = digest
-        for entry in existing.unique_keys:
+            at = (existing - 1) * 16
+            status = "unchanged" if self._digests[at:at + 16] == digest else "updated"
+            self._digests[at:at + 16] = digest
+        for entry in self._unique_of.pop(existing, (None, ()))[1]:
             self._unique.pop(entry, None)
-        existing.unique_keys = tuple(unique_keys)
-        for entry in unique_keys:
-            self._unique[entry] = existing
-        outcome = {"status": status, "id": existing.id}
+        if unique_keys:
+            self._unique_of[existing] = (key, tuple(unique_keys))
+            for entry in unique_keys:
+                self._unique[entry] = existing
+        outcome = {"status": status, "id": self._id(existing)}
         if deferred:
             outcome["deferred"] = deferred
         return outcome
@@ -209,7 +209,7 @@ class DryRunClient:
                     if defer:
                         break
                     raise ValueError(f"reference {field}: no {ref['table']} row has key {_js_json(key)}")
-                ids.append(target.id)
+                ids.append(self._id(target))
             if len(ids) != len(original if ref["many"] else [original]):
                 del doc[field]
                 deferred.append(field)
@@ -218,14 +218,17 @@ class DryRunClient:
         return deferred
 
     # -- placeholder ids -------------------------------------------------------------------
+    def _id(self, row: int) -> str:
+        return _placeholder(row, self._row_tables[row - 1])
+
     def _peek_id(self, table: str) -> str:
         """The id the next insert into `table` will get."""
-        return _placeholder(self._inserted + 1, self._table_number(table))
+        return _placeholder(len(self._row_tables) + 1, self._table_number(table))
 
-    def _new_id(self, table: str) -> str:
-        new = self._peek_id(table)
-        self._inserted += 1
-        return new
+    def _new_row(self, table: str, digest: bytes = bytes(16)) -> int:
+        self._row_tables.append(self._table_number(table))
+        self._digests += digest
+        return len(self._row_tables)
 
     def _table_number(self, table: str) -> int:
         if table not in self._tables:
