@@ -90,8 +90,13 @@ def main() -> None:
     parser.add_argument("--size-mb", type=int, default=1024)
     parser.add_argument("--baseline-ratio", type=int, default=10)
     args = parser.parse_args()
+    compare_sizes(args.size_mb, args.baseline_ratio, measure)
+
+
+def compare_sizes(size_mb: int, baseline_ratio: int, measure, extra=lambda result: "") -> None:
+    """Measure a baseline dump 1/ratio the size, then the full one; print both and the RSS ratio."""
     runs = []
-    for size in (max(1, args.size_mb // args.baseline_ratio), args.size_mb):
+    for size in (max(1, size_mb // baseline_ratio), size_mb):
         path = DATA / f"bench-{size}.json"
         t0 = time.perf_counter()
         make_dump(path, size)
@@ -100,10 +105,9 @@ def main() -> None:
         runs.append(result)
         print(f"{result['mb']:8.1f} MB  {result['rows']:>9} rows  {result['seconds']:7.1f} s  "
               f"{result['rows'] / result['seconds']:>9.0f} rows/s  {result['mb'] / result['seconds']:6.1f} MB/s  "
-              f"peak RSS {result['peak_rss_mb']:6.1f} MB   (dump made in {made:.0f} s)")
+              f"peak RSS {result['peak_rss_mb']:6.1f} MB  {extra(result)} (dump made in {made:.0f} s)")
     small, large = runs
     print(f"size ratio {large['mb'] / small['mb']:.1f}x -> peak RSS ratio {large['peak_rss_mb'] / small['peak_rss_mb']:.2f}x")
-
 
 if __name__ == "__main__":
     sys.exit(main())

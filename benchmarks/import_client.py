@@ -19,11 +19,10 @@ import argparse
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from dump_memory import DATA, MB, make_dump  # noqa: E402  (a sibling script, not a package)
+from dump_memory import MB, compare_sizes  # noqa: E402  (a sibling script, not a package)
 
 CHILD = """
 import json, resource, sys, tempfile, time
@@ -60,20 +59,8 @@ def main() -> None:
     parser.add_argument("--baseline-ratio", type=int, default=10)
     parser.add_argument("--target", choices=["dry-run", "local"], default="dry-run")
     args = parser.parse_args()
-    runs = []
-    for size in (max(1, args.size_mb // args.baseline_ratio), args.size_mb):
-        path = DATA / f"bench-{size}.json"
-        make_dump(path, size)
-        t0 = time.perf_counter()
-        result = measure(path, args.target)
-        runs.append(result)
-        print(f"{result['mb']:8.1f} MB  {result['rows']:>9} rows  {result['seconds']:7.1f} s  "
-              f"{result['rows'] / result['seconds']:>8.0f} rows/s  {result['mb'] / result['seconds']:5.1f} MB/s  "
-              f"peak RSS {result['peak_rss_mb']:6.1f} MB  {result['requests']} requests, {result['files']} files, "
-              f"{result['rejected']} rejected  (with planning {time.perf_counter() - t0:.0f} s)")
-    small, large = runs
-    print(f"size ratio {large['mb'] / small['mb']:.1f}x -> peak RSS ratio {large['peak_rss_mb'] / small['peak_rss_mb']:.2f}x")
-
+    compare_sizes(args.size_mb, args.baseline_ratio, lambda path: measure(path, args.target),
+                  lambda r: f"{r['requests']} requests, {r['files']} files, {r['rejected']} rejected ")
 
 if __name__ == "__main__":
     sys.exit(main())
