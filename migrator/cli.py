@@ -144,8 +144,10 @@ def generate(mappings, out_dir, force, merge, check):
         if exc.diff is not None:
             click.echo(format_text(exc.diff, planned_from))
         raise
-    if result.schema_diff is not None:
+    if result.schema_diff is not None and result.schema_diff.changes:
         click.echo(format_text(result.schema_diff, planned_from))
+    elif result.schema_diff is not None:
+        click.echo(f"{result.schema_path}: no differences (`dexie-convex diff` lists what does not carry over)")
     if result.diff_problem:
         click.echo(f"warning: no diff, the existing schema.ts could not be read: {result.diff_problem}", err=True)
     tables = sum(len(p.mapped_tables()) + len(p.side_tables()) for p in result.plans)

@@ -136,6 +136,7 @@ def test_generate_check_typechecks_and_counts(crm_mapping: Path, tmp_path: Path,
     assert f"schema.export() lists {tables} tables, {indexes} indexes" in result.output
     again = run("generate", crm_mapping, "-o", tmp_path / "convex")
     assert f"unchanged: {tmp_path / 'convex' / 'schema.ts'}" in again.output
+    assert "no differences" in again.output and "do not carry over, and what" not in again.output
 
 
 def test_generate_leaves_a_hand_written_schema_alone(crm_mapping: Path, tmp_path: Path):
