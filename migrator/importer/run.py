@@ -112,6 +112,13 @@ class _Batch:
     owner: str | None
     second_pass: bool = False          # start/end are then line numbers in the deferred-rows file
     rejected: list[tuple] = field(default_factory=list)   # (dump, key, reason, row) found while converting
+    writes: int = 0                    # documents and side rows the items write (side rows: delete + insert)
+    size: int = 0                      # the items' encoded bytes
+
+    def add(self, item: _Pending) -> None:
+        self.items.append(item)
+        self.writes += 1 + 2 * sum(len(v) for v in item.row.side_rows.values())
+        self.size += item.size
 
 
 def dump_identity(path: Path, owner: str | None) -> str:
@@ -247,7 +254,7 @@ class Importer:
                 try:
                     converted = transform_row(table, key, row.value, self.converter)
                     size = len(orjson.dumps(encode(_sized(converted.document)))) + 64
-                    current.items.append(_Pending(str(path), table, key, row.value, converted, size))
+                    current.add(_Pending(str(path), table, key, row.value, converted, size))
                 except ValueError as exc:      # ValueRejected, or a value the wire cannot carry
                     current.rejected.append((str(path), key, str(exc), row.value))
                 current.end = row.index + 1
@@ -257,9 +264,8 @@ class Importer:
                 self.warnings.append(w)
 
     def _full(self, batch: _Batch) -> bool:
-        writes = sum(1 + 2 * sum(len(v) for v in p.row.side_rows.values()) for p in batch.items)
-        return (len(batch.items) >= self.options.batch_rows or writes >= 8000
-                or sum(p.size for p in batch.items) >= self.options.batch_bytes)
+        return (len(batch.items) >= self.options.batch_rows or batch.writes >= 8000
+                or batch.size >= self.options.batch_bytes)
 
     # -- sending -----------------------------------------------------------------------------
     def _store_blobs(self, item: _Pending) -> None:
@@ -297,23 +303,20 @@ class Importer:
                     "deferRefs": not (batch.second_pass and self.checkpoint.last_round)}
             if batch.owner is not None:
                 args["owner"] = {"field": self.options.owner_field, "value": batch.owner}
+
+            def halves() -> list[dict]:
+                mid = len(ready) // 2
+                return (self._send(batch, [items[i] for i in ready[:mid]])
+                        + self._send(batch, [items[i] for i in ready[mid:]]))
             try:
                 replies = self.client.mutation(f"{MODULE}:upsertBatch", args)
             except ConvexFunctionError as exc:
                 if isinstance(exc.data, dict) and exc.data.get("code") == "PlanMismatch":
                     raise
-                if len(ready) == 1:
-                    replies = [{"status": "failed", "reason": exc.message}]
-                else:
-                    mid = len(ready) // 2
-                    first = [items[i] for i in ready[:mid]]
-                    second = [items[i] for i in ready[mid:]]
-                    replies = self._send(batch, first) + self._send(batch, second)
+                replies = halves() if len(ready) > 1 else [{"status": "failed", "reason": exc.message}]
             except ConvexCallError as exc:
                 if exc.status in (400, 413) and len(ready) > 1:
-                    mid = len(ready) // 2
-                    replies = self._send(batch, [items[i] for i in ready[:mid]]) + \
-                        self._send(batch, [items[i] for i in ready[mid:]])
+                    replies = halves()
                 elif exc.status == 413 or (exc.status == 400 and exc.code == "BadJsonBody"):
                     replies = [{"status": "failed", "reason": exc.message}]   # this one row's arguments are refused
                 else:
@@ -455,17 +458,17 @@ class Importer:
                         self._record(batch, [], deferred_file)
                         continue
                     while len(inflight) >= limit:
-                        self._collect(inflight, deferred_file, FIRST_COMPLETED)
+                        self._collect(inflight, deferred_file)
                     inflight[pool.submit(self._send, batch, batch.items)] = batch
                 while inflight:
-                    self._collect(inflight, deferred_file, FIRST_COMPLETED)
+                    self._collect(inflight, deferred_file)
             except BaseException:
                 for fut in inflight:
                     fut.cancel()
                 raise
 
-    def _collect(self, inflight: dict, deferred_file, how) -> None:
-        done, _ = wait(list(inflight), return_when=how)
+    def _collect(self, inflight: dict, deferred_file) -> None:
+        done, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
         for fut in done:
             batch = inflight.pop(fut)
             self._record(batch, fut.result(), deferred_file)
