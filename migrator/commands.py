@@ -10,9 +10,10 @@ import dataclasses
 import os
 import re
 import subprocess
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from .declarations import DeclaredDatabase, read_declarations
 from .diff.against import existing_schema, planned_schema, schema_diff
@@ -268,6 +269,18 @@ def deploy_with_convex_cli(project_dir: Path, deployment: Deployment) -> None:
                             "deploy by hand from your app's folder (`npx convex deploy`), then import again")
 
 
+@contextmanager
+def _local_deployment(convex_dir: Path, options: ImportOptions,
+                      local_out: str | Path | None) -> Iterator[tuple[Deployment, str, Path, ImportOptions]]:
+    """The local endpoint serving `convex_dir`: (deployment, its label, where its contents go,
+    the import options for it). It holds its data in memory and starts empty, so a checkpoint
+    from an earlier run would skip rows it never saw: every local run starts over."""
+    contents = Path(local_out) if local_out else options.state_dir / "local-contents"
+    options.state_dir.mkdir(parents=True, exist_ok=True)
+    with local_endpoint(convex_dir, contents, log_path=options.state_dir / "local-convex.log") as dep:
+        yield dep, f"the local Convex endpoint ({dep.url})", contents, dataclasses.replace(options, restart=True)
+
+
 def import_dumps(mapping: str | Path, dumps: list[str | Path], options: ImportOptions, *,
                  url: str | None = None, deploy_key: str | None = None, insecure: bool = False,
                  replace: bool = False, deploy: bool = False, project_dir: str | Path = ".",
@@ -297,11 +310,8 @@ def import_dumps(mapping: str | Path, dumps: list[str | Path], options: ImportOp
         return go(deployment, deployment.url)
     convex_dir = options.state_dir / "local-convex"
     generate_convex([mapping], convex_dir, force=True)
-    contents = Path(local_out) if local_out else options.state_dir / "local-contents"
-    # The local endpoint holds its data in memory and starts empty: a checkpoint from an earlier
-    # run would skip rows this endpoint never saw, so every local run starts over.
-    with local_endpoint(convex_dir, contents, log_path=options.state_dir / "local-convex.log") as dep:
-        result = go(dep, f"the local Convex endpoint ({dep.url})", dataclasses.replace(options, restart=True))
+    with _local_deployment(convex_dir, options, local_out) as (dep, label, contents, local_options):
+        result = go(dep, label, local_options)
     result.local_contents = contents
     return result
 
@@ -342,15 +352,11 @@ def migrate(dumps: list[str | Path], dexie: list[str | Path], options: ImportOpt
     named = resolve_deployment(target.get("url"), target.get("deploy_key"), insecure=target.get("insecure", False))
     if named is not None or target.get("dry_run"):
         return MigrateResult(planned=planned, generated=generated, imports=import_each(options))
-    contents = Path(target.get("local_out") or options.state_dir / "local-contents")
-    options.state_dir.mkdir(parents=True, exist_ok=True)
-    with local_endpoint(generated.schema_path.parent, contents,
-                        log_path=options.state_dir / "local-convex.log") as dep:
-        # The endpoint starts empty: every run starts its checkpoint over (see import_dumps).
-        imports = import_each(dataclasses.replace(options, restart=True), url=dep.url,
-                              deploy_key=dep.key.reveal(), local_out=None, deploy=False)
+    with _local_deployment(generated.schema_path.parent, options, target.get("local_out")) \
+            as (dep, label, contents, local_options):
+        imports = import_each(local_options, url=dep.url, deploy_key=dep.key.reveal(), local_out=None, deploy=False)
     for result in imports.values():
-        result.target, result.local_contents = f"the local Convex endpoint ({dep.url})", contents
+        result.target, result.local_contents = label, contents
     return MigrateResult(planned=planned, generated=generated, imports=imports)
 
 
