@@ -26,7 +26,7 @@ from ..plan.model import DatabasePlan, side_table_fields
 from ..plan.validators import Validator
 from ..validate.document import check_document, loose_id_table
 from .convex_http import CallStats, ConvexCallError, ConvexFunctionError, Deployment
-from .wire import encode
+from .wire import encode, json_text
 
 # Function arguments over this are refused by Convex (convex-facts.md: 16 MiB + 2000 bytes of body).
 MAX_ARGS_BYTES = 16 * 1024 * 1024
@@ -162,9 +162,9 @@ class DryRunClient:
             entry = _fingerprint([table, unique["index"], values])
             holder = self._unique.get(entry)
             if holder is not None and holder != existing:
-                holder_key = self._unique_of[holder][0]
+                holder_key = json_text(encode(self._unique_of[holder][0]))
                 return {"status": "failed", "reason": f"unique index {unique['index']} ({', '.join(unique['fields'])}): "
-                                                      f"value already used by the row with key {_js_json(holder_key)}"}
+                                                      f"value already used by the row with key {holder_key}"}
             unique_keys.append(entry)
         problems = check_document(doc, self.fields[table], self._id_table)
         for side in spec["sides"]:
@@ -208,7 +208,7 @@ class DryRunClient:
                 if target is None:
                     if defer:
                         break
-                    raise ValueError(f"reference {field}: no {ref['table']} row has key {_js_json(key)}")
+                    raise ValueError(f"reference {field}: no {ref['table']} row has key {json_text(encode(key))}")
                 ids.append(self._id(target))
             if len(ids) != len(original if ref["many"] else [original]):
                 del doc[field]
@@ -242,13 +242,6 @@ class DryRunClient:
             if number < len(self._tables):
                 return self._tables[number]
         return loose_id_table(value)
-
-
-def _js_json(key: Any) -> str:
-    """The key as the generated module's JSON.stringify shows it (1.0 is `1`)."""
-    if isinstance(key, float) and key.is_integer() and abs(key) < 2**53:
-        return str(int(key))
-    return orjson.dumps(encode(key)).decode()
 
 
 PLACEHOLDER_PREFIX = "dryrun"

@@ -11,6 +11,8 @@ import math
 import struct
 from typing import Any
 
+import orjson
+
 
 class WireError(ValueError):
     pass
@@ -59,3 +61,11 @@ def decode(value: Any) -> Any:
                 return base64.b64decode(v)
         return {k: decode(v) for k, v in value.items()}
     return value
+
+
+def json_text(encoded: Any) -> str:
+    """A Convex-encoded value as JSON.stringify shows it (keys sorted): a whole float is `5`,
+    not `5.0`. How keys are named in messages and reports, on either side of the wire."""
+    if isinstance(encoded, float) and encoded.is_integer() and abs(encoded) < 2**53:
+        return str(int(encoded))
+    return orjson.dumps(encoded, option=orjson.OPT_SORT_KEYS).decode()

@@ -23,7 +23,7 @@ from ..generate.schema_ts import FILES_TABLE, uses_file_storage
 from ..importer.rejects import jsonable
 from ..plan.model import DatabasePlan, TablePlan
 from ..plan.validators import Validator
-from ..sinks.wire import encode
+from ..sinks.wire import encode, json_text
 from ..transform.rows import row_key, transform_row
 from ..transform.values import BlobToStore, Converter
 
@@ -42,13 +42,6 @@ def canonical(value: Any) -> Any:
     if isinstance(value, list):
         return [canonical(v) for v in value]
     return {k: canonical(v) for k, v in value.items()}
-
-
-def key_label(key: Any) -> str:
-    """A stored key as a short readable text: `5`, `"abc"`, `{"$bytes":"AQI="}`."""
-    if isinstance(key, float) and key.is_integer() and abs(key) < 2**53:
-        return str(int(key))
-    return orjson.dumps(key, option=orjson.OPT_SORT_KEYS).decode()
 
 
 def original_key_label(key: Any) -> str:
@@ -155,7 +148,7 @@ def dump_content(plan: DatabasePlan, dumps: Iterable[str | Path]) -> dict[str, T
                 except ValueError as exc:      # ValueRejected, or a value the wire cannot carry: the importer rejects it
                     content.rejected[original_key_label(key)] = str(exc)
                     continue
-                label = key_label(doc[_key_field(table)])
+                label = json_text(doc[_key_field(table)])
                 content.rejected.pop(original_key_label(key), None)
                 content.stored_keys[original_key_label(key)] = label
                 content.add(label, doc, sides)     # a later row with the same key wins, as upserts do
@@ -197,7 +190,7 @@ def stored_content(plan: DatabasePlan, documents: dict[str, list[dict]]) -> dict
                 elif name in refs:
                     value = [key_by_id.get(v, v) for v in value] if isinstance(value, list) else key_by_id.get(value, value)
                 doc[name] = canonical(value)
-            content.add(key_label(doc.get(_key_field(t))), doc, sides_by_owner.get(stored["_id"], {}))
+            content.add(json_text(doc.get(_key_field(t))), doc, sides_by_owner.get(stored["_id"], {}))
     return tables
 
 
