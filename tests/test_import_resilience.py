@@ -29,10 +29,10 @@ import pytest
 
 from migrator import commands
 from migrator.importer.run import ImportOptions
+from migrator.sinks.local_endpoint import local_endpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 APPS = ROOT / "fixtures" / "apps"
-NODE_DIR = Path(os.environ.get("DEXIE_CONVEX_NODE_DIR", ROOT / "migrator" / "node"))
 # A deploy key nobody could mistake: every test below greps its outputs for it.
 KEY = "prod:resilience-test|KEY-7c1e5b0d9a3f4e2b8c6d1a0f9e8d7c6b5a4f3e2d"
 
@@ -86,9 +86,7 @@ def notes(tmp_path_factory) -> App:
 @dataclass
 class Endpoint:
     url: str
-    proc: subprocess.Popen
     key: str
-    stderr_path: Path
 
     def _http(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, headers={"Authorization": f"Convex {self.key}"}, timeout=60)
@@ -113,20 +111,8 @@ class Endpoint:
 
 @contextmanager
 def endpoint(convex_dir: Path, work: Path, key: str = KEY):
-    stderr_path = work / "endpoint.stderr"
-    with stderr_path.open("w") as err:
-        proc = subprocess.Popen(["node", str(NODE_DIR / "local_convex.mjs"), "--convex-dir", str(convex_dir),
-                                 "--port", "0", "--state-out", str(work / "endpoint-state")],
-                                stdout=subprocess.PIPE, stderr=err, text=True,
-                                env={**os.environ, "CONVEX_LOCAL_ADMIN_KEY": key})
-    try:
-        ready = json.loads(proc.stdout.readline())
-        assert "adminKey" not in ready
-        yield Endpoint(ready["url"], proc, key, stderr_path)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=60)
-        proc.stdout.close()
+    with local_endpoint(convex_dir, work / "endpoint-state", log_path=work / "endpoint.log", admin_key=key) as dep:
+        yield Endpoint(dep.url, key)
 
 
 # -- running the real CLI ----------------------------------------------------------------------------

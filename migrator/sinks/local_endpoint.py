@@ -60,11 +60,13 @@ def _ready_line(proc: subprocess.Popen, timeout: float) -> str:
 
 @contextmanager
 def local_endpoint(convex_dir: str | Path, state_out: str | Path | None = None, *,
-                   faults: dict | None = None, log_path: str | Path | None = None) -> Iterator[Deployment]:
-    """Start the endpoint on `convex_dir`; its output goes to `log_path` (else a temporary file)."""
+                   faults: dict | None = None, log_path: str | Path | None = None,
+                   admin_key: str | None = None) -> Iterator[Deployment]:
+    """Start the endpoint on `convex_dir`; its output goes to `log_path` (else a temporary file).
+    The admin key is a fresh random one unless `admin_key` is given."""
     node = ensure_node_modules()
     convex_dir = Path(convex_dir)
-    key = secrets.token_hex(24)
+    key = admin_key or secrets.token_hex(24)
     cmd = ["node", str(node / "local_convex.mjs"), "--convex-dir", str(convex_dir.resolve()), "--port", "0"]
     if state_out is not None:
         cmd += ["--state-out", str(Path(state_out).resolve())]
