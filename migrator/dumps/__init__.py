@@ -56,9 +56,7 @@ class Dump:
                              "repairing mode, which is slower")
         self._file.close()
         self._file = self.path.open("rb")
-        if self.format == "indexeddb-export-import":
-            return IdbExportReader(self.path, self._file, tolerant=True)
-        return DexieExportReader(self.path, self._file, tolerant=True)
+        return self._open_reader(tolerant=True)
 
     @property
     def database_name(self) -> str | None:
