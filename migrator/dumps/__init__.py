@@ -6,58 +6,118 @@ returns a `Dump`: its header (`tables`, `database_name`) at once, its rows as a 
 
 from __future__ import annotations
 
+import errno
 import re
+import stat
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import BinaryIO, Iterator
 
 from ..errors import DumpError
+from .dexie_events import DexieEventReader
 from .dexie_export import DexieExportReader
-from .stream import Repairable
-from .idb_export import IdbExportReader
+from .idb_export import IdbEventReader, IdbExportReader
 from .model import DumpRow, DumpTable
+from .window import SlowPath
 
 __all__ = ["Dump", "DumpRow", "DumpTable", "open_dump"]
 
+IDB = "indexeddb-export-import"
+FAST_READERS = {"dexie": DexieExportReader, IDB: IdbExportReader}
+SLOW_READERS = {"dexie": DexieEventReader, IDB: IdbEventReader}   # repair, and locate errors
 
 _FORMAT_NAME = re.compile(rb'^\{\s*"formatName"\s*:\s*"|[,{]\s*"formatName"\s*:\s*"')
+_NOT_UTF8 = [(b"\x1f\x8b", "is gzip-compressed", "decompress it first (gunzip)"),
+             (b"PK\x03\x04", "is a zip archive", "extract the export file from it"),
+             (b"\xff\xfe\x00\x00", "is UTF-32 text, not UTF-8", "save it as UTF-8"),
+             (b"\x00\x00\xfe\xff", "is UTF-32 text, not UTF-8", "save it as UTF-8"),
+             (b"\xff\xfe", "is UTF-16 text, not UTF-8", "save it as UTF-8"),
+             (b"\xfe\xff", "is UTF-16 text, not UTF-8", "save it as UTF-8")]
+_FILE_KINDS = [(stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+               (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")]
 
 
-def _sniff(path: Path) -> str:
+def _sniff(path: Path, f: BinaryIO) -> str:
     """dexie files start with {"formatName"...; anything else that is a JSON object is idb."""
-    with path.open("rb") as f:
-        head = f.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    raw = f.read(4096)
+    if not raw:
+        raise DumpError(str(path), "the file is empty", offset=0, remedy="export the database again")
+    for magic, what, remedy in _NOT_UTF8:
+        if raw.startswith(magic):
+            raise DumpError(str(path), f"the file {what}", offset=0, remedy=remedy)
+    head = raw.lstrip(b"\xef\xbb\xbf \t\r\n")
     if not head.startswith(b"{"):
+        if b"\x00" in raw[:64]:
+            raise DumpError(str(path), "the file is not UTF-8 text (NUL bytes: UTF-16 or binary)", offset=0,
+                            remedy="give the JSON file dexie-export-import wrote, saved as UTF-8")
         raise DumpError(str(path), "not a JSON object: neither a dexie-export-import nor an "
                                    "indexeddb-export-import file", offset=0)
-    return "dexie" if _FORMAT_NAME.search(head) else "indexeddb-export-import"
+    return "dexie" if _FORMAT_NAME.search(head) else IDB
+
+
+def _check_file(path: Path) -> None:
+    """A clear error for every path that is not a readable regular file."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise DumpError(str(path), "no such file", remedy="check the path") from None
+    except OSError as exc:
+        raise _os_error(path, exc, "cannot look at the file") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise DumpError(str(path), "is a directory, not a dump file", remedy="give the export file inside it")
+    for test, kind in _FILE_KINDS:
+        if test(info.st_mode):
+            raise DumpError(str(path), f"is {kind}, not a regular file: a dump is read again from the start "
+                                       "when it needs repairs", remedy="save the export to a file first")
+
+
+def _os_error(path: Path, exc: OSError, doing: str, offset: int | None = None) -> DumpError:
+    name = errno.errorcode.get(exc.errno or 0)
+    why = f"{exc.strerror or exc}{f' ({name})' if name else ''}"
+    remedy = ("give the user running dexie-convex read access to it" if isinstance(exc, PermissionError)
+              else "check the disk or copy the file elsewhere and try again")
+    return DumpError(str(path), f"{doing}: {why}", offset=offset, remedy=remedy)
 
 
 class Dump:
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        if not self.path.is_file():
-            raise DumpError(str(self.path), "no such file")
-        self.format = _sniff(self.path)
+        _check_file(self.path)
         self.warnings: list[str] = []
-        self._file = self.path.open("rb")
-        self._reader = self._open_reader(tolerant=False)
+        self._file = self._open()
+        with self._io_errors("cannot read the file"):
+            self.format = _sniff(self.path, self._file)
+            self._file.seek(0)
+            try:
+                self._reader = FAST_READERS[self.format](self.path, self._file)
+            except SlowPath as stop:
+                self._reader = self._slow(stop)
 
-    def _open_reader(self, tolerant: bool):
-        if self.format == "indexeddb-export-import":
-            return IdbExportReader(self.path, self._file, tolerant=tolerant)
+    def _open(self) -> BinaryIO:
         try:
-            return DexieExportReader(self.path, self._file, tolerant=tolerant)
-        except Repairable as defect:
-            return self._tolerate(defect)
+            return self.path.open("rb")
+        except OSError as exc:
+            raise _os_error(self.path, exc, "cannot open the file") from None
 
-    def _tolerate(self, defect: Repairable):
-        """Read again from the start through RepairStream (slower, same offsets)."""
-        self.warnings.append(f"{self.path}: {defect.what} near byte {defect.offset}: reading again in "
-                             "repairing mode, which is slower")
+    @contextmanager
+    def _io_errors(self, doing: str):
+        """An OSError while reading (EIO, a vanished mount...) as a DumpError naming the file."""
+        try:
+            yield
+        except OSError as exc:
+            try:
+                offset = self._file.tell()
+            except (OSError, ValueError):
+                offset = None
+            raise _os_error(self.path, exc, doing, offset) from None
+
+    def _slow(self, stop: SlowPath):
+        """Read again from the start with the event-level reader, which repairs and locates."""
+        self.warnings.append(f"{self.path}: {stop.what} near byte {stop.offset}: reading again in the "
+                             "slower, repairing mode")
         self._file.close()
-        self._file = self.path.open("rb")
-        return self._open_reader(tolerant=True)
-
+        self._file = self._open()
+        return SLOW_READERS[self.format](self.path, self._file)
     @property
     def database_name(self) -> str | None:
         return self._reader.database_name
@@ -77,16 +137,16 @@ class Dump:
 
     def rows(self) -> Iterator[DumpRow]:
         done: dict[str, int] = {}
-        try:
-            for row in self._reader.rows():
-                done[row.table] = row.index + 1
-                yield row
-        except Repairable as defect:
-            self._reader = self._tolerate(defect)
-            yield from self._reader.rows(skip=done)
+        with self._io_errors("cannot read the file"):
+            try:
+                for row in self._reader.rows():
+                    done[row.table] = row.index + 1
+                    yield row
+            except SlowPath as stop:
+                self._reader = self._slow(stop)
+                yield from self._reader.rows(skip=done)
         self.warnings.extend(self._reader.warnings)
-        if self._reader.filter is not None:
-            self.warnings.extend(self._reader.filter.warnings(self.path))
+        self.warnings.extend(self._reader.repairs.warnings(self.path))
 
     def close(self) -> None:
         self._file.close()

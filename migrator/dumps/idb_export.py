@@ -1,9 +1,10 @@
 """indexeddb-export-import files: `{"storeName": [value, ...], ...}`, streamed.
 
 No schema and no keys (outbound stores lose theirs), Dates already ISO strings, binary
-gone: rows are what the file says, keyed by their position. Each store's rows are built
-by ijson's C object builder under that store's prefix; a thin generator over the parse
-events keeps track of the store and row being read, so memory holds one row.
+gone: rows are what the file says, keyed by their position. `IdbExportReader` reads them
+through a `JsonWindow` (rows built whole in C); when it cannot read on, `Dump` re-reads
+with `IdbEventReader`, which repairs and locates (ijson's C object builder under each
+store's prefix, a thin generator over the events tracking the store and row).
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from typing import Any, Iterator
 import ijson
 
 from ..errors import DumpError
+from .dexie_rows import REMEDY
 from .model import DumpRow, DumpTable
-from .stream import CountingReader, RepairStream, Repairable, error_offset, parse_events
+from .stream import CountingReader, RepairStream, error_offset, json_error_message, parse_events
+from .window import JsonWindow, SlowPath
 
 _ROW_STARTS = frozenset({"start_map", "start_array", "string", "number", "boolean", "null"})
 
@@ -24,11 +27,39 @@ class IdbExportReader:
     database_name = None
     database_version = None
 
-    def __init__(self, path: Path, raw, *, tolerant: bool = False):
+    def __init__(self, path: Path, raw):
         self.path = path
-        self.tolerant = tolerant
-        self.filter = RepairStream(raw) if tolerant else None
-        self.reader = CountingReader(self.filter or raw, watch=not tolerant)
+        self.window = JsonWindow(raw)
+        self.repairs = self.window.repairs
+        self.tables: list[DumpTable] = []
+        self.warnings: list[str] = []
+
+    def rows(self, skip: dict[str, int] | None = None) -> Iterator[DumpRow]:
+        w = self.window
+        w.expect("{", "at the start of the file")
+        if not w.take("}"):
+            while True:
+                name = w.key()
+                self.tables.append(DumpTable(name=name, schema=None, row_count=None, inbound=None))
+                done = (skip or {}).get(name, 0)
+                for index, (value, _) in enumerate(w.items(f"store {name!r}")):
+                    if index >= done:
+                        yield DumpRow(table=name, index=index, key=None, value=value)
+                if not w.take(","):
+                    w.expect("}", "between the stores")
+                    break
+        if not w.at_end():
+            raise SlowPath("more text after the end of the JSON", w.offset())
+
+
+class IdbEventReader:
+    database_name = None
+    database_version = None
+
+    def __init__(self, path: Path, raw):
+        self.path = path
+        self.repairs = RepairStream(raw)
+        self.reader = CountingReader(self.repairs)
         self.tables: list[DumpTable] = []
         self.warnings: list[str] = []
         self._table: str | None = None
@@ -37,20 +68,7 @@ class IdbExportReader:
     def _fail(self, message: str, exc: Exception | None = None) -> DumpError:
         offset, exact = error_offset(str(exc), self.reader) if exc else (self.reader.chunk_start, False)
         return DumpError(str(self.path), message, offset=offset, exact=exact, table=self._table,
-                         row=self._row if self._row >= 0 else None,
-                         remedy="re-export the database, or repair the file at that offset")
-
-    def _error(self, exc: Exception) -> Exception:
-        if isinstance(exc, UnicodeDecodeError):
-            if not self.tolerant:
-                return Repairable("a lone UTF-16 surrogate (or invalid UTF-8)", self.reader.chunk_start)
-            return self._fail(f"invalid UTF-8 in the file ({exc.reason})")
-        first = str(exc).split("\n")[0]
-        if not self.tolerant and "integer overflow" in first:
-            return Repairable("an integer literal outside int64", error_offset(str(exc), self.reader)[0])
-        if "premature EOF" in str(exc):
-            return self._fail("the file is truncated (ends in the middle of the JSON)", exc)
-        return self._fail(f"malformed JSON: {first}", exc)
+                         row=self._row if self._row >= 0 else None, remedy=REMEDY)
 
     def _store(self, events: Iterator[tuple], name: str) -> Iterator[tuple]:
         """The events of one store's array (its closing event consumed), counting rows."""
@@ -83,9 +101,7 @@ class IdbExportReader:
                 raise self._fail(f"{what} is not an indexeddb-export-import object of arrays "
                                  f"(found {kind} where {'an object' if self._table is None else 'an array'} belongs)")
         except (ijson.JSONError, UnicodeDecodeError) as exc:
-            raise self._error(exc) from None
+            raise self._fail(json_error_message(exc), exc) from None
 
     def _restore(self, row: Any) -> Any:
-        if self.filter is None:
-            return row
-        return self.filter.restore_marks(row, self.reader.offset, self.reader.chunk_start)
+        return self.repairs.restore_marks(row, self.reader.offset, self.reader.chunk_start)

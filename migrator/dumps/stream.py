@@ -1,9 +1,10 @@
-"""Byte-level plumbing for streaming JSON: offsets for errors, and in-place repairs.
+"""Byte-level plumbing for the event-level (slow) reading: offsets for errors, in-place repairs.
 
-ijson (yajl2 C backend) parses in fixed chunks; `CountingReader` remembers the chunk being
-parsed so that yajl's error snippet can be located exactly in it. `RepairStream` fixes,
-chunk by chunk and without changing any offset, the valid-for-JS input yajl refuses (and
-the trailing-comma defect), so memory stays flat.
+The fast readers (window.py) hand over to this mode when they cannot read on. ijson (yajl2
+C backend) parses in fixed chunks; `CountingReader` remembers the chunk being parsed so that
+yajl's error snippet can be located exactly in it. `RepairStream` fixes, chunk by chunk and
+without changing any offset, the valid-for-JS input yajl refuses (and the trailing-comma
+defect), so memory stays flat.
 """
 
 from __future__ import annotations
@@ -21,16 +22,10 @@ CHUNK = 64 * 1024
 
 
 class CountingReader:
-    """A file wrapper that knows where the chunk it last handed out starts.
+    """A file wrapper that knows where the chunk it last handed out starts."""
 
-    `watch`: raise `Repairable` at a surrogate escape (`\\uD800`-`\\uDFFF`). yajl mangles
-    lone ones silently (a lone high surrogate becomes "?", two highs in a row become
-    U+10000) or fails to decode them, so any such escape sends the read to RepairStream.
-    """
-
-    def __init__(self, raw: BinaryIO, watch: bool = False):
+    def __init__(self, raw: BinaryIO):
         self.raw = raw
-        self.watch = watch
         self.offset = 0            # bytes handed out so far
         self.chunk_start = 0
         self.chunk = b""
@@ -39,10 +34,6 @@ class CountingReader:
         if n == 0:                 # ijson probes with read(0) to tell bytes from text
             return b""
         data = self.raw.read(n)
-        if self.watch:
-            m = _SURROGATE.search(self.chunk[-5:] + data)
-            if m:
-                raise Repairable("a UTF-16 surrogate escape", self.offset - len(self.chunk[-5:]) + m.start())
         self.chunk_start, self.chunk = self.offset, data
         self.offset += len(data)
         return data
@@ -76,14 +67,38 @@ def error_offset(message: str, reader: CountingReader) -> tuple[int, bool]:
     return reader.chunk_start, False
 
 
-class Repairable(Exception):
-    """The strict parse met input the repairing stream handles; read again with it."""
+def json_error_message(exc: Exception) -> str:
+    """What an ijson error (or a decoding error below it) means, for a DumpError."""
+    if isinstance(exc, UnicodeDecodeError):
+        return f"invalid UTF-8 in the file ({exc.reason})"
+    text = str(exc)
+    if "premature EOF" in text:
+        return "the file is truncated (ends in the middle of the JSON)"
+    return f"malformed JSON: {text.splitlines()[0] if text else type(exc).__name__}"
 
-    def __init__(self, what: str, offset: int):
-        self.what, self.offset = what, offset
+
+class RepairLog:
+    """What was read as JS reads it rather than as strict JSON: per kind, a count and the
+    first byte offset, reported as warnings."""
+
+    def __init__(self) -> None:
+        self.first: dict[str, int] = {}     # repair kind -> first file offset
+        self.counts: dict[str, int] = {}
+
+    def note(self, kind: str, offset: int, count: int = 1) -> None:
+        self.first.setdefault(kind, offset)
+        self.counts[kind] = self.counts.get(kind, 0) + count
+
+    def warnings(self, path: object) -> list[str]:
+        out = []
+        for kind, count in self.counts.items():
+            done, why = _REPAIRS[kind]
+            out.append(f"{path}: {count} {kind}{'s' if count > 1 else ''} {done}, the first at byte "
+                       f"{self.first[kind]}{why}")
+        return out
 
 
-class RepairStream:
+class RepairStream(RepairLog):
     """A readable stream over `raw` that repairs, byte for byte in place, what yajl refuses.
 
     - a comma before `]`/`}` (the dexie-export-import trailing-comma defect) becomes a space;
@@ -98,14 +113,13 @@ class RepairStream:
     """
 
     def __init__(self, raw: BinaryIO, chunk: int = 1024 * 1024):
+        super().__init__()
         self.raw, self.chunk_size = raw, chunk
         self.buf = bytearray()
         self.base = 0              # file offset of buf[0]
         self.scanned = 0           # how far buf has been scanned
         self.open_quote: int | None = None
         self.eof = False
-        self.first: dict[str, int] = {}     # repair kind -> first file offset
-        self.counts: dict[str, int] = {}
         self.surrogate_offsets: list[int] = []   # not yet restored (see restore_surrogates)
         self.natural_marks = 0
 
@@ -134,10 +148,6 @@ class RepairStream:
                 return self._emit(cut)
         return self._emit(len(self.buf)) if self.buf else b""
 
-    def warnings(self, path: object) -> list[str]:
-        return [f"{path}: {count} {kind}{'s' if count > 1 else ''} repaired in place, the first at byte "
-                f"{self.first[kind]}{_WHY[kind]}" for kind, count in self.counts.items()]
-
     def _advance(self) -> int:
         """Scan on from `scanned`; return how much of buf is complete tokens (a safe cut)."""
         buf, pos, n = self.buf, self.scanned, len(self.buf)
@@ -164,24 +174,20 @@ class RepairStream:
         if self.open_quote is not None:
             self.open_quote -= cut
         if (_COMMA.search(text) or _SURROGATE.search(text) or _MARK.search(text)
-                or _LONG_INT.search(text)):
+                or LONG_INT.search(text)):
             text = self._repair(text, start)
         return text
 
-    def _note(self, kind: str, offset: int) -> None:
-        self.first.setdefault(kind, offset)
-        self.counts[kind] = self.counts.get(kind, 0) + 1
-
     def _repair(self, text: bytes, start: int) -> bytes:
         out = bytearray(text)
-        for m in _TOKEN.finditer(text):
+        for m in TOKEN.finditer(text):
             if m.group(1) is not None:                      # a string
                 content = m.group(1)
                 if b"\\u" in content or MARK_UTF8 in content:
                     self._repair_string(out, content, start, m.start(1))
             elif m.group(2) is not None:                    # trailing comma
                 out[m.start(2)] = 0x20
-                self._note("trailing comma", start + m.start(2))
+                self.note("trailing comma", start + m.start(2))
             else:
                 digits = m.group(3)
                 value = int(digits)
@@ -189,7 +195,7 @@ class RepairStream:
                     short = _float_literal(value, len(digits))
                     if short is not None:
                         out[m.start(3):m.end(3)] = short
-                        self._note("integer outside int64", start + m.start(3))
+                        self.note("integer outside int64", start + m.start(3))
         return bytes(out)
 
     def _repair_string(self, out: bytearray, content: bytes, start: int, at: int) -> None:
@@ -207,14 +213,14 @@ class RepairStream:
             else:
                 continue
             out[at + pos:at + pos + 6] = MARK_UTF8 + chr(0xE000 + unit - 0xD800).encode("utf-8")
-            self._note("lone surrogate", start + at + pos)
+            self.note("lone surrogate", start + at + pos)
             self.surrogate_offsets.append(start + at + pos)
 
 
-_WHY = {
-    "trailing comma": " (a known dexie-export-import defect: a comma before a closing bracket)",
-    "integer outside int64": " (read as the float JS reads; the C JSON parser refuses such integers)",
-    "lone surrogate": " (kept in the value; Convex cannot store such strings)",
+_REPAIRS = {   # kind -> (what was done, why)
+    "trailing comma": ("skipped", " (a known dexie-export-import defect: a comma before a closing bracket)"),
+    "integer outside int64": ("read as a float", " (the number JS reads; Convex's int64 cannot hold it)"),
+    "lone surrogate": ("kept", " (Convex cannot store such strings)"),
 }
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MARK = "\ufdd0"                  # a noncharacter: never in interchanged text
@@ -225,8 +231,8 @@ _TAIL = re.compile(rb'(?:,[ \t\r\n]*|[-+0-9.eE]+)\Z')
 _COMMA = re.compile(rb',[ \t\r\n]*[\]}]')
 _SURROGATE = re.compile(rb'\\u[dD][89a-fA-F]')
 _MARK = re.compile(re.escape(MARK_UTF8))
-_LONG_INT = re.compile(rb'[0-9]{19}')
-_TOKEN = re.compile(rb'"([^"\\]*(?:\\.[^"\\]*)*)"|(,)[ \t\r\n]*(?=[\]}])'
+LONG_INT = re.compile(rb'[0-9]{19}')
+TOKEN = re.compile(rb'"([^"\\]*(?:\\.[^"\\]*)*)"|(,)[ \t\r\n]*(?=[\]}])'
                     rb'|(?<![0-9.eE+-])(-?[0-9]{19,})(?![0-9.eE])', re.DOTALL)
 _ESCAPE = re.compile(rb'\\(?:u([0-9a-fA-F]{4})|.)', re.DOTALL)
 _RESTORE = re.compile(MARK + "([\ue000-\ue7ff])")

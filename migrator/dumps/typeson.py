@@ -178,12 +178,14 @@ def revive(value: Any, types: Any) -> Any:
     """
     if not isinstance(types, dict) or not types:
         return value
-    entries = sorted(((split_path(p), p, t) for p, t in types.items()), key=lambda e: -len(e[0]))
+    entries = [(split_path(p) if "." in p or "~" in p else [p] if p else [], p, t) for p, t in types.items()]
+    if len(entries) > 1:
+        entries.sort(key=lambda e: -len(e[0]))
     buffers = _Buffers(value, types)
     revived: dict[str, Any] = {}
     late = []
     for parts, path, type_names in entries:
-        for name in (type_names if isinstance(type_names, list) else [type_names]):
+        for name in (type_names if isinstance(type_names, list) else (type_names,)):
             if name == "#":
                 target = str(_get(value, parts))[1:]
                 if target in revived:
@@ -191,20 +193,26 @@ def revive(value: Any, types: Any) -> Any:
                 else:
                     late.append((parts, target))
                 continue
-            value = _set(value, parts, revive_one(name, _get(value, parts), path, buffers))
-            revived[path] = _get(value, parts)
+            if parts:
+                parent = _get(value, parts[:-1]) if len(parts) > 1 else value
+                last: Any = int(parts[-1]) if isinstance(parent, list) else parts[-1]
+                new = parent[last] = revive_one(name, parent[last], path, buffers)
+            else:
+                new = value = revive_one(name, value, path, buffers)
+            revived[path] = new
     for parts, target in late:
         value = _set(value, parts, _get(value, split_path(target)))
     return value
 
 
 def revive_row(row: Any) -> Any:
-    """A row as written by dexie-export-import: plain, carrying `$types`, or wrapped as {"$": ..}."""
+    """A row as written by dexie-export-import: plain, carrying `$types`, or wrapped as {"$": ..}.
+
+    A row with `$types` loses it in place (rows come freshly parsed)."""
     if isinstance(row, dict) and "$types" in row:
-        types = row["$types"]
-        if set(row) == {"$", "$types"}:
+        types = row.pop("$types")
+        if len(row) == 1 and "$" in row:
             inner = types.get("$") if isinstance(types, dict) else None
             return revive(row["$"], inner if isinstance(inner, dict) else {})
-        body = {k: v for k, v in row.items() if k != "$types"}
-        return revive(body, types if isinstance(types, dict) else {})
+        return revive(row, types if isinstance(types, dict) else {})
     return row

@@ -1,0 +1,97 @@
+"""What both dexie-export-import readers (window and event-level) do with what they parse:
+header tables, rows turned into `DumpRow`s (revived, keyed), and the checks on both."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from ..dexie_schema import DexieSchemaError, TableSchema, parse_legacy_spec
+from .model import DumpRow, DumpTable
+from .typeson import UnknownType, revive_row
+
+ROWS_PREFIX = "data.data.item.rows.item"     # where the rows sit, as an ijson prefix
+REMEDY = "re-export the database, or repair the file at that offset"
+
+
+class BadDump(Exception):
+    """Something is wrong with what was parsed; the reader adds where (file, offset, row)."""
+
+    def __init__(self, message: str, row: bool = True):
+        self.message, self.row = message, row
+        super().__init__(message)
+
+
+def key_getter(schema: TableSchema | None) -> Callable[[Any], Any]:
+    """The inbound key of a value: the value at the primary key path(s); a tuple if compound."""
+    if schema is None or schema.outbound:
+        return lambda value: None
+    paths = [path.split(".") for path in schema.primary_key.paths]
+
+    def at(value: Any, steps: list[str]) -> Any:
+        for step in steps:
+            value = value.get(step) if isinstance(value, dict) else None
+        return value
+
+    if schema.primary_key.compound:
+        return lambda value: tuple(at(value, steps) for steps in paths) if isinstance(value, dict) else None
+    steps = paths[0]
+    if len(steps) == 1:
+        name = steps[0]
+        return lambda value: value.get(name) if isinstance(value, dict) else None
+    return lambda value: at(value, steps) if isinstance(value, dict) else None
+
+
+def header_table(raw: dict) -> DumpTable:
+    """A `data.tables` entry (its scalar fields: name, schema, rowCount) as a DumpTable."""
+    name = str(raw.get("name"))
+    schema = None
+    if raw.get("schema") is not None:
+        try:
+            schema = parse_legacy_spec(name, str(raw["schema"]))
+        except DexieSchemaError as exc:
+            raise BadDump(f"table {name!r} has a schema Dexie would reject: {exc.reason}", row=False) from None
+    count = raw.get("rowCount")
+    return DumpTable(name=name, schema=schema, row_count=None if count is None else int(count))
+
+
+def check_format(format_name: Any, format_version: Any) -> None:
+    if format_name is not None and format_name != "dexie":
+        raise BadDump(f"formatName is {format_name!r}, expected 'dexie'", row=False)
+    if format_version is not None and format_version != 1:
+        raise BadDump(f"formatVersion {format_version!r} is not supported (only 1)", row=False)
+
+
+class TableRows:
+    """The rows of one table entry of `data.data`, turned into DumpRows."""
+
+    def __init__(self, tables: dict[str, DumpTable], name: Any, inbound: bool | None, warnings: list[str],
+                 path: object):
+        table = tables.get(name)
+        if table is None:
+            raise BadDump(f"rows for table {name!r}, which the header does not list")
+        if table.inbound is None and inbound is not None and table.schema is not None \
+                and table.schema.outbound == inbound:
+            warnings.append(f"{path}: table {name!r}: the data says inbound={inbound} but the schema "
+                            f"{table.schema.spec!r} says the opposite; rows are read as the data says")
+        table.inbound = inbound
+        self.table = table
+        self.outbound = inbound is False or (inbound is None and table.schema is not None and table.schema.outbound)
+        self.key_of = key_getter(table.schema)
+
+    def row(self, index: int, raw: Any) -> DumpRow:
+        try:
+            value = revive_row(raw)
+        except UnknownType as exc:
+            raise BadDump(f"{exc}; this tool does not know that type") from None
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+            raise BadDump(f"cannot revive the row's $types: {exc!r}") from None
+        if self.outbound:
+            if not (isinstance(value, list) and len(value) == 2):
+                raise BadDump("an outbound row must be a [key, value] pair")
+            return DumpRow(table=self.table.name, index=index, key=value[0], value=value[1])
+        return DumpRow(table=self.table.name, index=index, key=self.key_of(value), value=value)
+
+
+def row_count_warnings(path: object, tables: list[DumpTable], seen: dict[str, int]) -> list[str]:
+    return [f"{path}: table {t.name!r}: the header says {t.row_count} rows, the file holds {seen.get(t.name, 0)}"
+            for t in tables if t.row_count is not None and seen.get(t.name, 0) != t.row_count]

@@ -1,0 +1,231 @@
+"""A sliding window of decoded text over a dump, parsed one whole value at a time in C.
+
+The fast readers walk a dump's outer structure (a few tokens per table) themselves and hand
+each row to the stdlib's C scanner (`JSONDecoder.raw_decode`), which builds the row as a
+Python object and says where it ends: one Python call per row, not one per JSON event. The
+scanner reads lone surrogate escapes and integers of any size natively; an integer outside
+int64 becomes the float JS reads. Such integers are looked for with a regex only in a
+window whose bytes hold a run of 19 digits (a C `translate` of each chunk says), so rows
+without one cost nothing.
+
+Anything the window cannot read (malformed or truncated JSON, invalid UTF-8, an
+unexpected shape) raises `SlowPath`: the caller re-reads the file with the event-level
+reader (stream.py), which repairs what it can and says exactly where what it cannot is.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import re
+from typing import Any, BinaryIO, Iterator
+
+from .stream import INT64_MAX, INT64_MIN, LONG_INT, TOKEN, RepairLog
+
+CHUNK = 1024 * 1024
+BOM = b"\xef\xbb\xbf"
+_BLANKS = " \t\r\n"
+_BLANK = re.compile(f"[{_BLANKS}]*")
+_INCOMPLETE_NEAR_END = 16     # a value cut inside `\uXXXX`, a number or a literal fails this close to the end
+_LONG_INT = re.compile(LONG_INT.pattern.decode())
+_TOKEN = re.compile(TOKEN.pattern.decode(), re.DOTALL)
+_DIGIT_AS_0 = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+_RUN = b"0" * 19
+
+
+class SlowPath(Exception):
+    """The window cannot read on; `offset` (bytes) is where it stopped."""
+
+    def __init__(self, what: str, offset: int):
+        self.what, self.offset = what, offset
+        super().__init__(f"{what} near byte {offset}")
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+_DECODE = json.JSONDecoder(parse_constant=_refuse_constant).raw_decode
+
+
+def _js_numbers(value: Any, count: list[int]) -> Any:
+    """`value` with every integer outside int64 as a float; `count[0]` counts them."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if INT64_MIN <= value <= INT64_MAX:
+            return value
+        count[0] += 1
+        return float(value)
+    if isinstance(value, dict):
+        return {k: _js_numbers(v, count) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_js_numbers(v, count) for v in value]
+    return value
+
+
+def _digit_run(data: bytes) -> bool:
+    """Does `data` hold 19 digits in a row (a candidate integer outside int64)? In C, ~1 ms/MB."""
+    return _RUN in data.translate(_DIGIT_AS_0)
+
+
+class JsonWindow:
+    """`buf[pos:]` is the text not yet consumed; `base` is the file offset of `buf[0]`."""
+
+    def __init__(self, raw: BinaryIO):
+        self.raw, self.chunk = raw, CHUNK
+        self.decoder = codecs.getincrementaldecoder("utf-8")()
+        self.buf, self.pos, self.base = "", 0, 0
+        self.read_bytes = 0          # bytes taken from `raw`
+        self.eof = False
+        self.repairs = RepairLog()
+        self._runs = False           # may buf hold 19 digits in a row? (see _digit_run)
+        self._tail = b""             # the last bytes read, for a run across two chunks
+        self._long_at = -1           # index in buf of the next 19-digit run (len(buf): none)
+        head = raw.read(len(BOM))
+        self.read_bytes = len(head)
+        if head == BOM:
+            self.base = len(BOM)
+        else:
+            self._append(head)
+
+    # -- offsets ---------------------------------------------------------------------------
+    def offset(self, index: int | None = None) -> int:
+        """The file offset of `buf[index]` (default: the current position)."""
+        return self.offset_of((self.base, self.buf, self.pos if index is None else index))
+
+    def mark(self) -> tuple[int, str, int]:
+        """The current position, for `offset_of` after the window has moved on."""
+        self.peek()
+        return self.base, self.buf, self.pos
+
+    @staticmethod
+    def offset_of(mark: tuple[int, str, int]) -> int:
+        base, buf, index = mark
+        return base + (index if buf.isascii() else len(buf[:index].encode("utf-8")))
+
+    # -- filling ---------------------------------------------------------------------------
+    def _append(self, data: bytes) -> None:
+        if _digit_run(self._tail + data):
+            self._runs = True
+        self._tail = data[-(len(_RUN) - 1):]
+        try:
+            self.buf += self.decoder.decode(data, final=not data)
+        except UnicodeDecodeError as exc:
+            raise SlowPath("invalid UTF-8", self.offset(len(self.buf)) + max(exc.start, 0)) from None
+
+    def more(self, at_least: int = 0) -> bool:
+        """Drop the consumed text and read at least one more chunk (or `at_least` bytes);
+        False at the end of the file."""
+        if self.eof:
+            return False
+        if self.pos:
+            self.base = self.offset()
+            self.buf, self.pos = self.buf[self.pos:], 0
+            self._runs = self._runs and _LONG_INT.search(self.buf) is not None
+        self._long_at = -1
+        want = max(self.chunk, at_least)
+        data = self.raw.read(want)
+        self.read_bytes += len(data)
+        self.eof = not data
+        self._append(data)
+        return True
+
+    # -- tokens ----------------------------------------------------------------------------
+    def peek(self) -> str:
+        """The next non-blank character ('' at the end of the file); the position moves to it."""
+        while True:
+            self.pos = _BLANK.match(self.buf, self.pos).end()
+            if self.pos < len(self.buf):
+                return self.buf[self.pos]
+            if not self.more():
+                return ""
+
+    def expect(self, char: str, where: str) -> None:
+        found = self.peek()
+        if found != char:
+            raise SlowPath(f"expected {char!r} {where}, found {found or 'the end of the file'!r}", self.offset())
+        self.pos += 1
+
+    def take(self, char: str) -> bool:
+        """Consume `char` if it comes next."""
+        if self.peek() == char:
+            self.pos += 1
+            return True
+        return False
+
+    def value(self) -> tuple[Any, int]:
+        """The next whole JSON value (built in C) and the index in `buf` where it starts."""
+        if self.pos >= len(self.buf) or self.buf[self.pos] in _BLANKS:
+            self.peek()
+        while True:
+            start = self.pos
+            try:
+                value, end = _DECODE(self.buf, start)
+            except json.JSONDecodeError as exc:
+                cut = exc.pos >= len(self.buf) - _INCOMPLETE_NEAR_END or exc.msg.startswith("Unterminated string")
+                if cut and self.more(at_least=len(self.buf) - start):
+                    continue                        # the value goes on past the window: widen it
+                raise SlowPath(f"malformed JSON ({exc.msg})", self.offset(exc.pos)) from None
+            except (ValueError, RecursionError) as exc:
+                raise SlowPath(f"cannot read the value ({exc})", self.offset(start)) from None
+            if end == len(self.buf) and self.more():
+                continue                            # a number may go on in the next chunk
+            self.pos = end
+            if self._runs and self._long_at < end and self._long_int_in(start, end):
+                value = self._as_js(value, start, end)
+            return value, start
+
+    def _long_int_in(self, start: int, end: int) -> bool:
+        if self._long_at < start:
+            found = _LONG_INT.search(self.buf, start)
+            self._long_at = found.start() if found else len(self.buf)
+        return self._long_at < end
+
+    def _as_js(self, value: Any, start: int, end: int) -> Any:
+        count = [0]
+        try:
+            value = _js_numbers(value, count)
+        except OverflowError:
+            raise SlowPath("an integer beyond any float", self.offset(start)) from None
+        if count[0]:
+            kind = "integer outside int64"
+            first = 0
+            if kind not in self.repairs.first:
+                first = next((self.offset(m.start(3)) for m in _TOKEN.finditer(self.buf, start, end)
+                              if m.group(3) and not INT64_MIN <= int(m.group(3)) <= INT64_MAX), self.offset(start))
+            self.repairs.note(kind, first, count[0])
+        return value
+
+    def items(self, what: str) -> Iterator[tuple[Any, int]]:
+        """The values of the array that comes next (`what` names it in messages), each with the
+        index in `buf` where it starts. A comma before the closing bracket is the known
+        dexie-export-import defect: skipped and noted."""
+        self.expect("[", f"at the start of {what}")
+        if self.take("]"):
+            return
+        while True:
+            yield self.value()
+            buf, pos = self.buf, self.pos
+            if pos + 1 < len(buf) and buf[pos] == "," and buf[pos + 1] not in _BLANKS and buf[pos + 1] != "]":
+                self.pos = pos + 1                  # the usual `,{` between rows, without a peek
+                continue
+            comma = self.mark()
+            if self.take(","):
+                if self.peek() == "]":
+                    self.repairs.note("trailing comma", self.offset_of(comma))
+                    self.pos += 1
+                    return
+                continue
+            self.expect("]", f"after an item of {what}")
+            return
+
+    def key(self) -> str:
+        """An object key and its colon."""
+        if self.peek() != '"':
+            raise SlowPath("expected an object key", self.offset())
+        name, _ = self.value()
+        self.expect(":", f"after the key {name!r}")
+        return name
+
+    def at_end(self) -> bool:
+        """Only blanks are left."""
+        return self.peek() == ""
