@@ -17,7 +17,7 @@ import ijson
 from ..errors import DumpError
 from .dexie_rows import REMEDY, ROWS_PREFIX, BadDump, TableRows, check_format, header_table, row_count_warnings
 from .model import DumpRow, DumpTable
-from .stream import CountingReader, RepairStream, error_offset, json_error_message, parse_events
+from .stream import CountingReader, RepairStream, locate_json_error, parse_events
 
 # Events that begin a row (map_key events also carry the row's prefix, so they are not listed).
 _ROW_STARTS = frozenset({"start_map", "start_array", "string", "number", "boolean", "null"})
@@ -47,16 +47,15 @@ class DexieEventReader:
         self._read_header()
 
     # -- errors --------------------------------------------------------------------------
-    def fail(self, message: str, exc: Exception | None = None, *, offset: int | None = None,
-             row: bool = True) -> DumpError:
-        exact = True
-        if exc is not None and offset is None:
-            offset, exact = error_offset(str(exc), self.reader)
+    def fail(self, message: str, *, offset: int | None = None, exact: bool = True, row: bool = True) -> DumpError:
         if offset is None:
-            offset = self.reader.chunk_start
-            exact = False
+            offset, exact = self.reader.chunk_start, False
         return DumpError(str(self.path), message, offset=offset, exact=exact, table=self.pos.table,
                          row=self.pos.row if row and self.pos.row >= 0 else None, remedy=REMEDY)
+
+    def _json_error(self, exc: Exception) -> DumpError:
+        message, offset, exact = locate_json_error(exc, self.reader, self.repairs.eof)
+        return self.fail(message, offset=offset, exact=exact)
 
     def _next(self):
         try:
@@ -65,7 +64,7 @@ class DexieEventReader:
             raise self.fail("the file ends before `data.data` (not a complete dexie export)",
                             offset=self.reader.offset) from None
         except (ijson.JSONError, UnicodeDecodeError) as exc:
-            raise self.fail(json_error_message(exc), exc) from None
+            raise self._json_error(exc) from None
 
     # -- header --------------------------------------------------------------------------
     def _read_header(self) -> None:
@@ -101,7 +100,7 @@ class DexieEventReader:
         try:
             return header_table(raw)
         except BadDump as problem:
-            raise self.fail(problem.message, offset=self.reader.chunk_start, row=False) from None
+            raise self.fail(problem.message, row=False) from None
 
     # -- rows ----------------------------------------------------------------------------
     def _tracked(self) -> Iterator[tuple]:
@@ -131,7 +130,7 @@ class DexieEventReader:
             except StopIteration:
                 break
             except (ijson.JSONError, UnicodeDecodeError) as exc:
-                raise self.fail(json_error_message(exc), exc) from None
+                raise self._json_error(exc) from None
             index = self.pos.row
             try:
                 if entry is not self.pos.entry:
@@ -143,5 +142,5 @@ class DexieEventReader:
                 raw = self.repairs.restore_marks(raw, self.reader.offset, self.reader.chunk_start)
                 yield rows.row(index, raw)
             except BadDump as problem:
-                raise self.fail(problem.message, offset=self.reader.chunk_start) from None
+                raise self.fail(problem.message) from None
         self.warnings.extend(row_count_warnings(self.path, self.tables, seen))

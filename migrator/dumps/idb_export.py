@@ -17,7 +17,7 @@ import ijson
 from ..errors import DumpError
 from .dexie_rows import REMEDY
 from .model import DumpRow, DumpTable
-from .stream import CountingReader, RepairStream, error_offset, json_error_message, parse_events
+from .stream import CountingReader, RepairStream, locate_json_error, parse_events
 from .window import JsonWindow, SlowPath
 
 _ROW_STARTS = frozenset({"start_map", "start_array", "string", "number", "boolean", "null"})
@@ -65,10 +65,9 @@ class IdbEventReader:
         self._table: str | None = None
         self._row = -1
 
-    def _fail(self, message: str, exc: Exception | None = None) -> DumpError:
-        offset, exact = error_offset(str(exc), self.reader) if exc else (self.reader.chunk_start, False)
-        return DumpError(str(self.path), message, offset=offset, exact=exact, table=self._table,
-                         row=self._row if self._row >= 0 else None, remedy=REMEDY)
+    def _fail(self, message: str, offset: int | None = None, exact: bool = False) -> DumpError:
+        return DumpError(str(self.path), message, offset=self.reader.chunk_start if offset is None else offset,
+                         exact=exact, table=self._table, row=self._row if self._row >= 0 else None, remedy=REMEDY)
 
     def _store(self, events: Iterator[tuple], name: str) -> Iterator[tuple]:
         """The events of one store's array (its closing event consumed), counting rows."""
@@ -101,7 +100,7 @@ class IdbEventReader:
                 raise self._fail(f"{what} is not an indexeddb-export-import object of arrays "
                                  f"(found {kind} where {'an object' if self._table is None else 'an array'} belongs)")
         except (ijson.JSONError, UnicodeDecodeError) as exc:
-            raise self._fail(json_error_message(exc), exc) from None
+            raise self._fail(*locate_json_error(exc, self.reader, self.repairs.eof)) from None
 
     def _restore(self, row: Any) -> Any:
         return self.repairs.restore_marks(row, self.reader.offset, self.reader.chunk_start)

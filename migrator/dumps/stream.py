@@ -45,8 +45,6 @@ def error_offset(message: str, reader: CountingReader) -> tuple[int, bool]:
     yajl puts the caret under the byte just after the offending token, so the token's last
     byte is one before it.
     """
-    if "premature EOF" in message:
-        return reader.offset, True
     raw = message.encode("utf-8", "surrogateescape")
     if message[:2] in ("b'", 'b"'):            # ijson shows an undecodable message as a bytes repr
         try:
@@ -67,14 +65,17 @@ def error_offset(message: str, reader: CountingReader) -> tuple[int, bool]:
     return reader.chunk_start, False
 
 
-def json_error_message(exc: Exception) -> str:
-    """What an ijson error (or a decoding error below it) means, for a DumpError."""
+def locate_json_error(exc: Exception, reader: CountingReader, at_eof: bool) -> tuple[str, int, bool]:
+    """What an ijson error (or a decoding error below it) means, and where: (message, offset,
+    exact?). An error past the last byte of a file read to its end is a truncation, whatever
+    yajl calls it (a cut inside `null` is a "lexical error")."""
     if isinstance(exc, UnicodeDecodeError):
-        return f"invalid UTF-8 in the file ({exc.reason})"
+        return f"invalid UTF-8 in the file ({exc.reason})", reader.chunk_start, False
     text = str(exc)
-    if "premature EOF" in text:
-        return "the file is truncated (ends in the middle of the JSON)"
-    return f"malformed JSON: {text.splitlines()[0] if text else type(exc).__name__}"
+    offset, exact = error_offset(text, reader)
+    if "premature EOF" in text or (at_eof and offset >= reader.offset):
+        return "the file is truncated (ends in the middle of the JSON)", reader.offset, True
+    return f"malformed JSON: {text.splitlines()[0] if text else type(exc).__name__}", offset, exact
 
 
 class RepairLog:

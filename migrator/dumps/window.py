@@ -167,8 +167,8 @@ class JsonWindow:
                 raise SlowPath(f"malformed JSON ({exc.msg})", self.offset(exc.pos)) from None
             except (ValueError, RecursionError) as exc:
                 raise SlowPath(f"cannot read the value ({exc})", self.offset(start)) from None
-            if end == len(self.buf) and self.more():
-                continue                            # a number may go on in the next chunk
+            if end > len(self.buf) - _INCOMPLETE_NEAR_END and self.more():
+                continue                            # a number may go on in the next chunk (`2` of `2.5`)
             self.pos = end
             if self._runs and self._long_at < end and self._long_int_in(start, end):
                 value = self._as_js(value, start, end)

@@ -1,0 +1,99 @@
+"""The fast (window) readers against the event-level readers they hand over to.
+
+Both must yield the same rows, tables and warnings for every dump either can read, whatever
+the window's chunk size; generated rows are compared with the values they were made from.
+"""
+import json
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from conftest import FIXTURES
+from migrator.dumps import FAST_READERS, SLOW_READERS, _sniff, open_dump, window
+from migrator.errors import DumpError
+
+READABLE = sorted(p for p in FIXTURES.glob("**/dump*.json") if "node_modules" not in p.parts) + sorted(
+    p for p in (FIXTURES / "dumps").glob("*.json") if p.name != "truncated.json")
+
+
+def read_with(readers, path):
+    with path.open("rb") as f:
+        kind = _sniff(path, f)
+        f.seek(0)
+        reader = readers[kind](path, f)
+        rows = [(r.table, r.index, repr(r.key), repr(r.value)) for r in reader.rows()]
+    tables = [(t.name, t.row_count, t.inbound, t.schema.spec if t.schema else None) for t in reader.tables]
+    return rows, tables, reader.warnings + reader.repairs.warnings(path)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 4096, window.CHUNK])
+@pytest.mark.parametrize("path", READABLE, ids=[str(p.relative_to(FIXTURES)) for p in READABLE])
+def test_fast_reader_reads_every_fixture_as_the_event_reader_does(path, chunk, monkeypatch):
+    monkeypatch.setattr(window, "CHUNK", chunk)
+    fast = read_with(FAST_READERS, path)
+    assert fast == read_with(SLOW_READERS, path)
+    assert fast[0], "rows were read"
+
+
+def dexie_dump(rows: list, ensure_ascii: bool, indent, trailing: bool) -> bytes:
+    """An outbound table of [key, value] rows, as JSON.stringify writes it (lone surrogates escaped)."""
+    doc = {"formatName": "dexie", "formatVersion": 1,
+           "data": {"databaseName": "h", "databaseVersion": 1,
+                    "tables": [{"name": "t", "schema": "", "rowCount": len(rows)}],
+                    "data": [{"tableName": "t", "inbound": False, "rows": [[i, v] for i, v in enumerate(rows)]}]}}
+    text = json.dumps(doc, ensure_ascii=ensure_ascii, indent=indent, separators=None if indent else (",", ":"))
+    if trailing and rows:
+        end = text.rindex("]", 0, text.rindex("]"))         # the `]` closing `rows`
+        text = text[:end].rstrip() + "," + text[end:]
+    return text.encode("utf-8", "backslashreplace")          # a lone surrogate becomes its \udXXX escape
+
+
+def as_js(value):
+    """What JS reads: integers outside int64 as floats."""
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+        return float(value)
+    if isinstance(value, list):
+        return [as_js(v) for v in value]
+    if isinstance(value, dict):
+        return {k: as_js(v) for k, v in value.items()}
+    return value
+
+
+text = st.text(st.characters(blacklist_categories=("Cs",)) | st.sampled_from(["\ud800", "\udfff", '"', "\\", ","]),
+               max_size=12)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**80), 2**80) | st.floats(allow_nan=False, allow_infinity=False)
+    | text, lambda inner: st.lists(inner, max_size=5) | st.dictionaries(text, inner, max_size=5), max_leaves=25)
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.lists(json_values, max_size=6), st.booleans(), st.sampled_from([None, 1]), st.booleans(),
+       st.sampled_from([1, 2, 5, 13, 4096]))
+def test_generated_dumps_read_as_written(tmp_path_factory, rows, ensure_ascii, indent, trailing, chunk):
+    path = tmp_path_factory.mktemp("h") / "d.json"
+    path.write_bytes(dexie_dump(rows, ensure_ascii, indent, trailing))
+    expected = [("t", i, repr(i), repr(as_js(v))) for i, v in enumerate(rows)]
+    window.CHUNK, saved = chunk, window.CHUNK
+    try:
+        fast = read_with(FAST_READERS, path)
+        slow = read_with(SLOW_READERS, path)
+    finally:
+        window.CHUNK = saved
+    assert fast[0] == expected and fast[:2] == slow[:2]
+    # the same repairs, named alike (the event reader also notes the lone surrogates it repairs)
+    assert [w for w in slow[2] if "lone surrogate" not in w] == fast[2]
+
+
+def test_every_truncation_is_an_error_naming_where(tmp_path):
+    full = dexie_dump([{"a": [1, "é", None]}, "x" * 40, 12345678901234567890123], False, None, False)
+    header_end = full.index(b'"rows":[') + 8
+    path = tmp_path / "cut.json"
+    for cut in range(header_end, len(full) - 1):
+        path.write_bytes(full[:cut])
+        with pytest.raises(DumpError) as err:
+            with open_dump(path) as dump:
+                list(dump.rows())
+        e = err.value
+        assert str(path) in str(e) and e.table == "t", cut
+        if b"\xc3" not in full[cut - 1:cut]:        # a cut inside a UTF-8 character is invalid UTF-8 instead
+            assert "truncated" in e.message and e.offset == cut, (cut, str(e))
