@@ -131,18 +131,19 @@ class DexieExportReader:
     def _rows(self, by_name: dict[str, DumpTable], inbound: bool | None, seen: dict[str, int],
               skip: dict[str, int]) -> Iterator[DumpRow]:
         rows: TableRows | None = None
-        done = 0
+        index = done = -1
         for raw, start in self.window.items(f"the rows of table {self._table!r}"):
-            self._row += 1
+            self._row = index = index + 1
             try:
                 if rows is None:
                     rows = TableRows(by_name, self._table, inbound, self.warnings, self.path)
                     done = skip.get(rows.table.name, 0)
-                seen[rows.table.name] = self._row + 1
-                if self._row >= done:
-                    yield rows.row(self._row, raw)
+                if index >= done:
+                    yield rows.row(index, raw)
             except BadDump as problem:
                 raise self._fail(problem, self.window.offset(start)) from None
+        if rows is not None:
+            seen[rows.table.name] = index + 1
 
 
 def _scalars(raw: dict) -> dict:
