@@ -45,11 +45,11 @@ def _sniff(path: Path, f: BinaryIO) -> str:
     for magic, what, remedy in _NOT_UTF8:
         if raw.startswith(magic):
             raise DumpError(str(path), f"the file {what}", offset=0, remedy=remedy)
+    if b"\x00" in raw:              # JSON text has none (strings escape control characters)
+        raise DumpError(str(path), "the file is not UTF-8 text (NUL bytes: UTF-16 or binary)",
+                        offset=raw.index(b"\x00"), remedy="give the JSON file dexie-export-import wrote, as UTF-8")
     head = raw.lstrip(b"\xef\xbb\xbf \t\r\n")
     if not head.startswith(b"{"):
-        if b"\x00" in raw[:64]:
-            raise DumpError(str(path), "the file is not UTF-8 text (NUL bytes: UTF-16 or binary)", offset=0,
-                            remedy="give the JSON file dexie-export-import wrote, saved as UTF-8")
         raise DumpError(str(path), "not a JSON object: neither a dexie-export-import nor an "
                                    "indexeddb-export-import file", offset=0)
     return "dexie" if _FORMAT_NAME.search(head) else IDB
