@@ -126,3 +126,41 @@ def test_nesting_counts_objects_and_arrays_not_the_scalars_inside(tmp_path):
                        [{"tableName": "t", "inbound": True, "rows": [_nested(levels)]}])
         nesting = [a for a in p.tables["t"].anomalies.values() if "nesting deeper" in a.message]
         assert bool(nesting) == flagged, levels
+
+
+def test_inbound_rows_that_are_not_objects_are_anomalies():
+    """Real Dexie output: IndexedDB evaluates `length` on strings and arrays, `size` on Blobs."""
+    from click.testing import CliRunner
+    from conftest import FIXTURES
+    from migrator.cli import cli
+
+    path = FIXTURES / "dumps" / "inbound-non-objects.json"
+    with open_dump(path) as dump:
+        profile = profile_dump(dump)
+    found = {(t.name, a.message.split(" ")[0], a.count, a.example_key)
+             for t in profile.tables.values() for a in t.anomalies.values() if a.kind == "row-not-object"}
+    # keys are what IndexedDB computed: "hi".length, ["a","b","c"].length, the Blob's size
+    assert found == {("words", "string", 2, 2), ("words", "array", 1, 3), ("blobs", "blob", 1, 4)}
+    for a in profile.tables["words"].anomalies.values():
+        assert a.path == "(row)" and "set `wrapValue` for table 'words' in the mapping" in a.message
+    json_out = CliRunner().invoke(cli, ["inspect", "--json", str(path)])
+    assert json_out.exit_code == 0
+    [data] = json.loads(json_out.output)
+    by_table = {t["name"]: [a for a in t["anomalies"] if a["kind"] == "row-not-object"] for t in data["tables"]}
+    assert [(a["count"], a["exampleKey"]) for a in by_table["words"]] == [(2, 2), (1, 3)]
+    assert by_table["notes"] == [] and len(by_table["blobs"]) == 1
+    text = CliRunner().invoke(cli, ["inspect", str(path)])
+    assert text.exit_code == 0
+    assert "! row-not-object: (row): string rows in an inbound table" in text.output
+    assert "set `wrapValue` for table 'blobs' in the mapping" in " ".join(text.output.split())
+
+
+def test_outbound_and_unkeyed_values_that_are_not_objects_are_not_anomalies():
+    from conftest import FIXTURES
+
+    for path in (FIXTURES / "apps" / "keys-outbound" / "dump.json", FIXTURES / "dumps" / "idb-export.json"):
+        with open_dump(path) as dump:
+            profile = profile_dump(dump)
+        assert not [a for t in profile.tables.values() for a in t.anomalies.values() if a.kind == "row-not-object"]
+    with open_dump(FIXTURES / "apps" / "keys-outbound" / "dump.json") as dump:
+        assert any(not isinstance(r.value, dict) for r in dump.rows())     # the values are there, and fine

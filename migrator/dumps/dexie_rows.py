@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ..dexie_schema import DexieSchemaError, TableSchema, parse_legacy_spec
+from ..jsvalues import JsBlob, JsFile
 from .model import DumpRow, DumpTable
 from .typeson import UnknownType, revive_row
 
@@ -21,6 +22,24 @@ class BadDump(Exception):
         super().__init__(message)
 
 
+def js_property(value: Any, name: str) -> Any:
+    """A property IndexedDB evaluates a key path step on: an object's field, or one of the
+    properties the spec lists for other values (a string's or array's `length`, a Blob's
+    `size`/`type`, a File's `name`/`lastModified` too); None when there is none."""
+    if isinstance(value, dict):
+        return value.get(name)
+    if name == "length" and isinstance(value, (str, list)):
+        return len(value.encode("utf-16-le", "surrogatepass")) // 2 if isinstance(value, str) else len(value)
+    if isinstance(value, (JsBlob, JsFile)):
+        if name == "size":
+            return len(value.data)
+        if name == "type":
+            return value.mime
+        if isinstance(value, JsFile) and name in ("name", "lastModified"):
+            return value.name if name == "name" else value.last_modified
+    return None
+
+
 def key_getter(schema: TableSchema | None) -> Callable[[Any], Any]:
     """The inbound key of a value: the value at the primary key path(s); a tuple if compound."""
     if schema is None or schema.outbound:
@@ -29,16 +48,16 @@ def key_getter(schema: TableSchema | None) -> Callable[[Any], Any]:
 
     def at(value: Any, steps: list[str]) -> Any:
         for step in steps:
-            value = value.get(step) if isinstance(value, dict) else None
+            value = js_property(value, step)
         return value
 
     if schema.primary_key.compound:
-        return lambda value: tuple(at(value, steps) for steps in paths) if isinstance(value, dict) else None
+        return lambda value: tuple(at(value, steps) for steps in paths)
     steps = paths[0]
     if len(steps) == 1:
         name = steps[0]
-        return lambda value: value.get(name) if isinstance(value, dict) else None
-    return lambda value: at(value, steps) if isinstance(value, dict) else None
+        return lambda value: value.get(name) if value.__class__ is dict else js_property(value, name)
+    return lambda value: at(value, steps)
 
 
 def header_table(raw: dict) -> DumpTable:

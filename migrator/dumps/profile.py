@@ -14,7 +14,7 @@ with one example key.
                  "type": jstypes.describe() of the observed row type | null,
                  "largestDocumentBytes": int (estimated Convex size),
                  "anomalies": [{"kind": "unsupported-value" | "name" | "document-size" |
-                                "mixed-types" | "too-many-anomalies", "path", "message",
+                                "mixed-types" | "row-not-object" | "too-many-anomalies", "path", "message",
                                 "count": rows affected, "exampleKey"}]}]}
 Paths: `a.b` for nested fields, `[]` for array items, `*` for record values.
 """
@@ -115,7 +115,7 @@ class Shape:
 
 @dataclass
 class Anomaly:
-    kind: str            # unsupported-value | name | document-size | mixed-types
+    kind: str            # unsupported-value | name | document-size | mixed-types | row-not-object
     path: str
     message: str
     count: int = 0
@@ -336,6 +336,16 @@ class DumpProfile:
         return "\n".join(out)
 
 
+def _inbound(dump, name: str) -> bool:
+    """Are the rows of table `name` inbound (the data says so, or else its schema)?"""
+    table = next((t for t in dump.tables if t.name == name), None)
+    if table is None:
+        return False
+    if table.inbound is not None:
+        return table.inbound
+    return table.schema is not None and not table.schema.outbound
+
+
 def profile_dump(dump) -> DumpProfile:
     """Profile every row of an open `Dump` (one pass)."""
     profile = DumpProfile(path=str(dump.path), format=dump.format, database_name=dump.database_name,
@@ -357,6 +367,11 @@ def profile_dump(dump) -> DumpProfile:
             size += len("key") + 1 + _Walker(t, row.key).walk(row.key, Shape(), "(key)", 2)
         if size > t.largest_document:
             t.largest_document = size
+        if not isinstance(row.value, dict) and _inbound(dump, row.table):
+            t.flag("row-not-object", "(row)", f"{value_kind(row.value)} rows in an inbound table, whose rows must be "
+                                              f"objects (the import rejects them): set `wrapValue` for table "
+                                              f"{row.table!r} in the mapping, and declare that field, to store each "
+                                              "row whole in it", row.index if row.key is None else row.key)
         if size > DOCUMENT_LIMIT:
             t.flag("document-size", "(row)", f"the document would be over Convex's 1 MiB limit "
                                              "(large Blobs can go to file storage)", row.key)

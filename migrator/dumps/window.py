@@ -104,9 +104,10 @@ class JsonWindow:
 
     # -- filling ---------------------------------------------------------------------------
     def _append(self, data: bytes) -> None:
-        if _digit_run(self._tail + data):
+        recent = self._tail + data
+        if _digit_run(recent):
             self._runs = True
-        self._tail = data[-(len(_RUN) - 1):]
+        self._tail = recent[-(len(_RUN) - 1):]
         try:
             self.buf += self.decoder.decode(data, final=not data)
         except UnicodeDecodeError as exc:
