@@ -48,22 +48,20 @@ def _identifier(name: str) -> bool:
 
 def value_kind(value: Any) -> str:
     """The JS kind of a revived value, as reports name it."""
-    if value is None:
-        return "null"
-    if value is UNDEFINED:
-        return "undefined"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, dict):
-        return "object"
-    if isinstance(value, (list, tuple)):
-        return "array"
-    return {JsDate: "date", JsBigInt: "bigint", JsBlob: "blob", JsFile: "file", JsBinary: "binary",
-            JsRegExp: "regexp", JsMap: "map", JsSet: "set"}.get(type(value), type(value).__name__)
+    return _KIND_OF_CLASS.get(value.__class__) or _kind_of_subclass(value)
+
+
+_KIND_OF_CLASS = {type(None): "null", type(UNDEFINED): "undefined", bool: "boolean", int: "number",
+                  float: "number", str: "string", dict: "object", list: "array", tuple: "array", JsDate: "date",
+                  JsBigInt: "bigint", JsBlob: "blob", JsFile: "file", JsBinary: "binary", JsRegExp: "regexp",
+                  JsMap: "map", JsSet: "set"}
+
+
+def _kind_of_subclass(value: Any) -> str:
+    for cls, kind in _KIND_OF_CLASS.items():
+        if isinstance(value, cls):
+            return kind
+    return type(value).__name__
 
 
 PRIM_OF_KIND = {"null": "null", "undefined": "undefined", "boolean": "boolean", "number": "number",
@@ -204,12 +202,13 @@ class _Walker:
         if depth == MAX_DEPTH + 1 and kind in ("array", "set", "map", "object", "regexp"):   # scalars do not nest
             self.flag("unsupported-value", path, f"nesting deeper than {MAX_DEPTH} levels")
         if kind == "string":
+            if value.isascii():
+                return 2 + len(value)
             try:
-                value.encode("utf-8")
+                return 2 + len(value.encode("utf-8"))
             except UnicodeEncodeError:
                 self.flag("unsupported-value", path, "string with a lone UTF-16 surrogate")
                 return 2 + len(value.encode("utf-8", "surrogatepass"))
-            return 2 + len(value.encode("utf-8")) if not value.isascii() else 2 + len(value)
         if kind in ("number", "date"):
             return 9
         if kind in ("null", "boolean", "undefined"):
@@ -249,9 +248,9 @@ class _Walker:
         if len(value) > MAX_FIELDS:
             self.flag("unsupported-value", path, f"object with more than {MAX_FIELDS} fields")
         limit = MAX_FIELDS if top else MAX_OBJECT_KEYS_TRACKED
-        if shape.collapsed is None and (
-                (len(shape.fields) + len(value) > limit and len(set(shape.fields) | set(value)) > limit)
-                or (not top and not all(k in shape.fields or _identifier(k) for k in value))):
+        new_keys = value.keys() - shape.fields.keys() if shape.collapsed is None else ()
+        if new_keys and ((len(shape.fields) + len(new_keys) > limit)
+                         or (not top and not all(_identifier(k) for k in new_keys))):
             shape.collapsed = Shape()
             for _present, s, _problem in shape.fields.values():
                 _merge_into(shape.collapsed, s)
