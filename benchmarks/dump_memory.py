@@ -1,12 +1,15 @@
-"""Peak memory and speed of `inspect` (read + profile) as a single-line dump grows.
+"""Peak memory and speed of `inspect` (read + profile), or of reading alone, as a single-line
+dump grows.
 
-    python benchmarks/dump_memory.py [--size-mb 1024] [--baseline-ratio 10]
+    python benchmarks/dump_memory.py [--size-mb 1024] [--baseline-ratio 10] [--stage inspect|read]
 
 Writes benchmarks/data/bench-<MB>.json (git-ignored): a dexie-export-import file on one
 line with realistic rows (Dates, nested objects, tags, some Blobs, and a few rows of
-several MB). Profiles it in a child process and prints rows/s, MB/s and peak RSS, next to
-a baseline run on a dump 1/ratio the size, so flat memory shows as a ratio near 1.
-Figures, not a pass/fail test.
+several MB). Profiles it (`--stage read`: only reads and revives every row) in a child
+process and prints rows/s, MB/s and peak RSS, next to a baseline run on a dump 1/ratio the
+size, so flat memory shows as a ratio near 1. `--stage read` also times, on the smaller
+dump, orjson loading the whole file and dumping each row once (the fastest Python can go
+with memory to spare) and prints the ratio. Figures, not a pass/fail test.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ import argparse
 import base64
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -67,21 +69,36 @@ from migrator.dumps import open_dump
 from migrator.dumps.profile import profile_dump
 start = time.perf_counter()
 with open_dump(sys.argv[1]) as dump:
-    profile = profile_dump(dump)
+    if sys.argv[2] == "inspect":
+        rows = sum(t.rows for t in profile_dump(dump).tables.values())
+    else:
+        rows = sum(1 for _ in dump.rows())
 seconds = time.perf_counter() - start
-rows = sum(t.rows for t in profile.tables.values())
-print(json.dumps({"rows": rows, "seconds": seconds}))
+print(json.dumps({"rows": rows, "seconds": seconds,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+ORJSON = """
+import json, sys, time
+import orjson
+start = time.perf_counter()
+with open(sys.argv[1], "rb") as f:
+    export = orjson.loads(f.read())
+rows = sum(1 for table in export["data"]["data"] for row in table["rows"] if orjson.dumps(row))
+print(json.dumps({"rows": rows, "seconds": time.perf_counter() - start}))
 """
 
 
-def measure(path: Path) -> dict:
-    """Profile in a child; its peak RSS is RUSAGE_CHILDREN's maximum, which only grows, so
-    the small (baseline) run goes first."""
-    out = subprocess.run([sys.executable, "-c", CHILD, str(path)], capture_output=True, text=True, check=True,
+def child(script: str, *args: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parent.parent)
-    result = json.loads(out.stdout)
+    return json.loads(out.stdout)
+
+
+def measure(path: Path, stage: str = "inspect") -> dict:
+    """Profile (or read) in a child, which reports its own peak RSS."""
+    result = child(CHILD, str(path), stage)
     result["mb"] = path.stat().st_size / MB
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return result
 
 
@@ -89,8 +106,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size-mb", type=int, default=1024)
     parser.add_argument("--baseline-ratio", type=int, default=10)
+    parser.add_argument("--stage", choices=["inspect", "read"], default="inspect")
     args = parser.parse_args()
-    compare_sizes(args.size_mb, args.baseline_ratio, measure)
+    against_orjson = {}
+
+    def timed(path: Path) -> dict:
+        if args.stage == "read" and not against_orjson:      # the smaller dump: orjson holds it whole
+            against_orjson.update(child(ORJSON, str(path)))
+        return measure(path, args.stage)
+
+    def ratio(result: dict) -> str:
+        if not against_orjson or against_orjson["rows"] != result["rows"]:
+            return ""
+        return f"{result['seconds'] / against_orjson['seconds']:.2f}x orjson load + dump ({against_orjson['seconds']:.1f} s)"
+
+    compare_sizes(args.size_mb, args.baseline_ratio, timed, ratio)
 
 
 def compare_sizes(size_mb: int, baseline_ratio: int, measure, extra=lambda result: "") -> None:
