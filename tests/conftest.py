@@ -12,3 +12,14 @@ def node_available():
     if shutil.which("node") is None or shutil.which("npm") is None:
         pytest.fail("Node.js and npm are required for the type-check tests (see README)")
     return True
+
+
+def as_js(value):
+    """A parsed JSON value as JS reads it: integers outside int64 become floats."""
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+        return float(value)
+    if isinstance(value, list):
+        return [as_js(v) for v in value]
+    if isinstance(value, dict):
+        return {k: as_js(v) for k, v in value.items()}
+    return value

@@ -10,6 +10,7 @@ import ijson
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from conftest import as_js
 from migrator.dumps import open_dump
 from migrator.dumps.stream import RepairStream, restore_surrogates
 from migrator.errors import DumpError
@@ -78,17 +79,7 @@ def test_any_document_with_trailing_commas_parses_as_the_original(value, chunk):
     got = parse(out)
     expected = json.loads(json.dumps(value))
     # integers outside int64 come back as the float JS would read
-    assert json.dumps(got) == json.dumps(_as_js(expected))
-
-
-def _as_js(value):
-    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
-        return float(value)
-    if isinstance(value, list):
-        return [_as_js(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _as_js(v) for k, v in value.items()}
-    return value
+    assert json.dumps(got) == json.dumps(as_js(expected))
 
 
 def dexie_text(tables, data) -> str:

@@ -8,7 +8,7 @@ import json
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from conftest import FIXTURES
+from conftest import FIXTURES, as_js
 from migrator.dumps import FAST_READERS, SLOW_READERS, _sniff, open_dump, window
 from migrator.errors import DumpError
 
@@ -46,17 +46,6 @@ def dexie_dump(rows: list, ensure_ascii: bool, indent, trailing: bool) -> bytes:
         end = text.rindex("]", 0, text.rindex("]"))         # the `]` closing `rows`
         text = text[:end].rstrip() + "," + text[end:]
     return text.encode("utf-8", "backslashreplace")          # a lone surrogate becomes its \udXXX escape
-
-
-def as_js(value):
-    """What JS reads: integers outside int64 as floats."""
-    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
-        return float(value)
-    if isinstance(value, list):
-        return [as_js(v) for v in value]
-    if isinstance(value, dict):
-        return {k: as_js(v) for k, v in value.items()}
-    return value
 
 
 text = st.text(st.characters(blacklist_categories=("Cs",)) | st.sampled_from(["\ud800", "\udfff", '"', "\\", ","]),

@@ -23,16 +23,23 @@ from .window import JsonWindow, SlowPath
 _ROW_STARTS = frozenset({"start_map", "start_array", "string", "number", "boolean", "null"})
 
 
-class IdbExportReader:
+class _IdbFile:
+    """What the format has for both readers: no database name or version, stores met as read."""
+
     database_name = None
     database_version = None
 
-    def __init__(self, path: Path, raw):
+    def __init__(self, path: Path):
         self.path = path
-        self.window = JsonWindow(raw)
-        self.repairs = self.window.repairs
         self.tables: list[DumpTable] = []
         self.warnings: list[str] = []
+
+
+class IdbExportReader(_IdbFile):
+    def __init__(self, path: Path, raw):
+        super().__init__(path)
+        self.window = JsonWindow(raw)
+        self.repairs = self.window.repairs
 
     def rows(self, skip: dict[str, int] | None = None) -> Iterator[DumpRow]:
         w = self.window
@@ -52,16 +59,11 @@ class IdbExportReader:
             raise SlowPath("more text after the end of the JSON", w.offset())
 
 
-class IdbEventReader:
-    database_name = None
-    database_version = None
-
+class IdbEventReader(_IdbFile):
     def __init__(self, path: Path, raw):
-        self.path = path
+        super().__init__(path)
         self.repairs = RepairStream(raw)
         self.reader = CountingReader(self.repairs)
-        self.tables: list[DumpTable] = []
-        self.warnings: list[str] = []
         self._table: str | None = None
         self._row = -1
 
