@@ -74,14 +74,12 @@ class JsonWindow:
         self.raw, self.chunk = raw, CHUNK
         self.decoder = codecs.getincrementaldecoder("utf-8")()
         self.buf, self.pos, self.base = "", 0, 0
-        self.read_bytes = 0          # bytes taken from `raw`
         self.eof = False
         self.repairs = RepairLog()
         self._runs = False           # may buf hold 19 digits in a row? (see _digit_run)
         self._tail = b""             # the last bytes read, for a run across two chunks
         self._long_at = -1           # index in buf of the next 19-digit run (len(buf): none)
         head = raw.read(len(BOM))
-        self.read_bytes = len(head)
         if head == BOM:
             self.base = len(BOM)
         else:
@@ -104,14 +102,20 @@ class JsonWindow:
 
     # -- filling ---------------------------------------------------------------------------
     def _append(self, data: bytes) -> None:
-        recent = self._tail + data
-        if _digit_run(recent):
+        """Decode `data` onto the window. Holds no second copy of the window or of `data` (a
+        multi-MB row makes the window grow to its size), so peak memory stays near 2x the row."""
+        self.eof = not data
+        if _digit_run(data) or _digit_run(self._tail + data[:len(_RUN)]):
             self._runs = True
-        self._tail = recent[-(len(_RUN) - 1):]
+        self._tail = (self._tail + data[-len(_RUN):])[-(len(_RUN) - 1):]
         try:
-            self.buf += self.decoder.decode(data, final=not data)
+            text = self.decoder.decode(data, final=not data)
         except UnicodeDecodeError as exc:
             raise SlowPath("invalid UTF-8", self.offset(len(self.buf)) + max(exc.start, 0)) from None
+        del data
+        buf, self.buf = self.buf, ""
+        buf += text           # resized in place: `buf` is the only reference left
+        self.buf = buf
 
     def more(self, at_least: int = 0) -> bool:
         """Drop the consumed text and read at least one more chunk (or `at_least` bytes);
@@ -123,11 +127,7 @@ class JsonWindow:
             self.buf, self.pos = self.buf[self.pos:], 0
             self._runs = self._runs and _LONG_INT.search(self.buf) is not None
         self._long_at = -1
-        want = max(self.chunk, at_least)
-        data = self.raw.read(want)
-        self.read_bytes += len(data)
-        self.eof = not data
-        self._append(data)
+        self._append(self.raw.read(max(self.chunk, at_least)))
         return True
 
     # -- tokens ----------------------------------------------------------------------------
