@@ -138,3 +138,13 @@ def test_indexeddb_export_import_format(tmp_path):
         assert [t.name for t in dump.tables] == ["friends", "empty", "kv"]
     assert rows == [("friends", 0, None, {"id": 1, "tags": [1, [2]], "n": {"a": []}}), ("friends", 1, None, {"id": 2}),
                     ("kv", 0, None, "x"), ("kv", 1, None, None), ("kv", 2, None, 3)]
+
+
+@pytest.mark.parametrize("text", ['{"formatName":"dexie","formatVersion":1,"data":{"databaseName":"x","tables":[]}}',
+                                  '{"formatName":"dexie","formatVersion":1}', '{"formatName":"dexie"}'])
+def test_a_dexie_file_without_data_data(tmp_path, text):
+    path = tmp_path / "x.json"
+    path.write_text(text)
+    with pytest.raises(DumpError, match="the file ends before `data.data`") as err:
+        open_dump(path)
+    assert str(err.value).startswith(str(path))

@@ -57,7 +57,8 @@ class DexieExportReader:
                 raise self._fail(BadDump("no formatName/formatVersion before `data.data`", row=False), 0)
             else:
                 break
-            self._comma_or("}", "between the top-level keys")
+            if not self._comma_or("}", "between the top-level keys"):
+                raise SlowPath("no `data.data` in the file", w.offset())
         w.expect("{", "at the start of `data`")
         while True:
             key = w.key()
@@ -74,7 +75,8 @@ class DexieExportReader:
                     self.tables = [header_table(_scalars(t)) for t in value if isinstance(t, dict)]
                 except BadDump as problem:
                     raise self._fail(problem, w.offset(start)) from None
-            self._comma_or("}", "between the keys of `data`")
+            if not self._comma_or("}", "between the keys of `data`"):
+                raise SlowPath("no `data.data` in the file", w.offset())
 
     def _comma_or(self, close: str, where: str) -> bool:
         """After a member: True when a `,` follows, False when `close` does (consumed)."""
