@@ -85,13 +85,17 @@ class Dump:
         _check_file(self.path)
         self.warnings: list[str] = []
         self._file = self._open()
-        with self._io_errors("cannot read the file"):
-            self.format = _sniff(self.path, self._file)
-            self._file.seek(0)
-            try:
-                self._reader = FAST_READERS[self.format](self.path, self._file)
-            except SlowPath as stop:
-                self._reader = self._slow(stop)
+        try:
+            with self._io_errors("cannot read the file"):
+                self.format = _sniff(self.path, self._file)
+                self._file.seek(0)
+                try:
+                    self._reader = FAST_READERS[self.format](self.path, self._file)
+                except SlowPath as stop:
+                    self._reader = self._slow(stop)
+        except BaseException:
+            self._file.close()          # no `with` block will close it
+            raise
 
     def _open(self) -> BinaryIO:
         try:
@@ -118,6 +122,7 @@ class Dump:
         self._file.close()
         self._file = self._open()
         return SLOW_READERS[self.format](self.path, self._file)
+
     @property
     def database_name(self) -> str | None:
         return self._reader.database_name
