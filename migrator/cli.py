@@ -374,9 +374,11 @@ def migrate(dumps, dexie, out_dir, database, dates, force, **opts):
 @click.option("--url", help="Verify this deployment after an import instead: PATHS are MAPPING DUMP...")
 @click.option("--deploy-key", help="With --url: deploy/admin key (else CONVEX_DEPLOY_KEY or CONVEX_SELF_HOSTED_ADMIN_KEY).")
 @click.option("--insecure", is_flag=True, help="With --url: allow plain http:// to a host other than localhost.")
+@click.option("--owner-from", help="With --url and options.ownerField: each dump's owner, as given to import "
+                                   "('filename' (default), 'database', or a value).")
 @json_option
 @library_errors
-def verify(paths, local, update, url, deploy_key, insecure, as_json):
+def verify(paths, local, update, url, deploy_key, insecure, owner_from, as_json):
     """Check fixtures against their expected results, or a deployment against its dumps.
 
     \b
@@ -395,7 +397,7 @@ def verify(paths, local, update, url, deploy_key, insecure, as_json):
         if len(paths) < 2:
             raise click.UsageError("with --url, give MAPPING DUMP...")
         reports = [commands.verify_deployment(paths[0], list(paths[1:]), url=url, deploy_key=deploy_key,
-                                              insecure=insecure)]
+                                              insecure=insecure, owner_from=owner_from)]
     else:
         reports = commands.verify_fixtures(list(paths), local=local, update=update)
     if as_json:
