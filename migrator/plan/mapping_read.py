@@ -142,14 +142,20 @@ class _TableReader:
         table.indexes = self.indexes(table)
         return table
 
-    def fields(self) -> list[FieldPlan]:
-        fields: list[FieldPlan] = []
-        for key, f in self.r.mapping(f"{self.where}.fields", self.raw.get("fields")).items():
-            at = f"{self.where}.fields.{key}"
-            if not isinstance(f, dict):
+    def entries(self, section: str, known: tuple[str, ...]):
+        """(key, its path in the file, its data) for each entry of a section; what is not an object,
+        and entries no one knows, are reported."""
+        for key, raw in self.r.mapping(f"{self.where}.{section}", self.raw.get(section)).items():
+            at = f"{self.where}.{section}.{key}"
+            if not isinstance(raw, dict):
                 self.r.fail(at, "must be an object")
                 continue
-            self.r.unknown_keys(at, f, FIELD_KEYS)
+            self.r.unknown_keys(at, raw, known)
+            yield key, at, raw
+
+    def fields(self) -> list[FieldPlan]:
+        fields: list[FieldPlan] = []
+        for key, at, f in self.entries("fields", FIELD_KEYS):
             if key.startswith("("):
                 self.added[key] = (at, f)       # added by the tool: derived, checked in stale_added
                 continue
@@ -271,12 +277,7 @@ class _TableReader:
 
     def multi_entry(self, table: TablePlan) -> list[MultiEntryPlan]:
         multi: list[MultiEntryPlan] = []
-        for src, m in self.r.mapping(f"{self.where}.multiEntry", self.raw.get("multiEntry")).items():
-            at = f"{self.where}.multiEntry.{src}"
-            if not isinstance(m, dict):
-                self.r.fail(at, "must be an object")
-                continue
-            self.r.unknown_keys(at, m, MULTI_KEYS)
+        for src, at, m in self.entries("multiEntry", MULTI_KEYS):
             strategy, path = m.get("strategy"), str(m.get("field"))
             if strategy not in MULTI_ENTRY_STRATEGIES:
                 self.r.fail(f"{at}.strategy", f"{strategy!r} is not one of {', '.join(MULTI_ENTRY_STRATEGIES)}")
@@ -305,12 +306,7 @@ class _TableReader:
         indexes: list[IndexPlan] = []
         if table.key is not None and table.key.field:
             indexes.append(key_index(table.key, owner))
-        for src, i in self.r.mapping(f"{self.where}.indexes", self.raw.get("indexes")).items():
-            at = f"{self.where}.indexes.{src}"
-            if not isinstance(i, dict):
-                self.r.fail(at, "must be an object")
-                continue
-            self.r.unknown_keys(at, i, INDEX_KEYS)
+        for src, at, i in self.entries("indexes", INDEX_KEYS):
             iname, ifields = str(i.get("name")), [str(x) for x in i.get("fields") or []]
             unique = bool(i.get("unique"))
             if src == KEY_INDEX_SOURCE:
