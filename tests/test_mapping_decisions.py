@@ -320,3 +320,21 @@ def test_older_files_that_repeat_derived_entries_still_load(tmp_path: Path):
         t["indexes"] = {"(key)": {"name": "by_id_key", "fields": ["id"], "unique": True}, **t["indexes"]}
     edit(crm, older)
     assert schema_of(crm, tmp_path / "b") == fresh.replace(str(tmp_path / "a"), str(tmp_path / "b"))
+    data = pyjson5.decode(crm.read_text())
+    data["formatVersion"] = 1
+    crm.write_text(json.dumps(data))
+    again = commands.plan_mappings([APPS / "crm-class-ts" / "src"], [APPS / "crm-class-ts" / "dump.json"],
+                                   tmp_path / "mappings")
+    deals = pyjson5.decode(crm.read_text())["tables"]["deals"]
+    assert pyjson5.decode(crm.read_text())["formatVersion"] == 2 and again.writes[0].status == "updated"
+    assert "(key)" not in deals["indexes"] and set(deals["key"]) == {"paths", "outbound", "auto", "index", "encoding"}
+    assert deals["fields"]["id"] == {"name": "id"}
+    assert deals["fields"]["contactId"] == {"name": "contactId", "validator": "v.number()"}
+    assert pyjson5.decode(crm.read_text())["references"] == {"deals.contactId": "contacts"}     # the edit is kept
+    assert schema_of(crm, tmp_path / "c") == fresh.replace(str(tmp_path / "a"), str(tmp_path / "c"))
+
+
+def test_a_newer_format_is_refused(crm: Path, tmp_path: Path):
+    edit(crm, lambda d: d.update(formatVersion=3))
+    with pytest.raises(MappingError, match=r"formatVersion: 3: this dexie-convex reads formatVersion 1 to 2"):
+        schema_of(crm, tmp_path / "out")

@@ -15,11 +15,10 @@ from typing import Any
 import pyjson5
 
 from ..errors import MappingError
-from .mapping_read import Problems, read_options, read_plan
+from .mapping_read import FORMAT_VERSION, Problems, read_options, read_plan, without_repeats
 from .model import (KEY_INDEX_SOURCE, KEY_VALIDATORS, MULTI_ENTRY_STRATEGIES, DatabasePlan, FieldPlan,
                     MultiEntryPlan, PlanOptions, TablePlan)
 
-FORMAT_VERSION = 1
 Comments = dict[tuple, list[str]]
 
 
@@ -250,7 +249,10 @@ def write_mapping(plan: DatabasePlan, path: str | Path) -> WriteResult:
         mine = _load(path)
         bp = base_path(path)
         base = json.loads(bp.read_text(encoding="utf-8")) if bp.exists() else mine
-        merged = three_way_merge(base, mine, fresh)
+        sound = not read_plan(mine, path.stem, None)[1]      # an older file's repeats all agree: drop them
+        merged = three_way_merge(base, without_repeats(mine, fresh) if sound else mine, fresh)
+        if sound:
+            merged["formatVersion"] = FORMAT_VERSION
         before, after, fresh_leaves = _leaf_paths(mine), _leaf_paths(merged), _leaf_paths(fresh)
         result.added = [p for p in after if p not in before]
         result.kept_edits = [p for p, v in after.items() if p in fresh_leaves and fresh_leaves[p] != v]

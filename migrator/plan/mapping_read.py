@@ -10,6 +10,7 @@ do not, so no edit is silently outweighed by a stale copy.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,7 @@ from .names import index_name
 from .references import find_field, resolve_references
 from .validators import Validator, ValidatorSyntaxError, parse_validator
 
+FORMAT_VERSION = 2     # 2: each decision written once (1 repeated references, key fields and indexes)
 MAX_INDEX_FIELDS = 15
 STORAGE = "_storage"
 TOP_KEYS = ("formatVersion", "database", "sources", "options", "references", "tables")
@@ -354,6 +356,10 @@ def read_plan(data: dict, default_name: str, base: dict | None) -> tuple[Databas
     """The plan the file describes, and every problem found (empty when it is sound)."""
     r = Problems()
     r.unknown_keys("(top level)", data, TOP_KEYS)
+    version = data.get("formatVersion", 1)
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= FORMAT_VERSION:
+        r.fail("formatVersion", f"{version!r}: this dexie-convex reads formatVersion 1 to {FORMAT_VERSION} "
+                                "(a newer version wrote this file?)")
     raw_options = r.mapping("options", data.get("options"))
     plan = DatabasePlan(database=str(data.get("database") or default_name), options=read_options(raw_options, r),
                         tables=[], references={str(k): v for k, v in r.mapping("references", data.get("references")).items()},
@@ -378,6 +384,40 @@ def read_plan(data: dict, default_name: str, base: dict | None) -> tuple[Databas
         r.fail(problem.entry, problem.message)
     _check_ids(plan, r)
     return plan, r.errors
+
+
+def without_repeats(data: dict, fresh: dict) -> dict:
+    """An older file (formatVersion 1) without the entries it repeats, for `plan` to merge into;
+    a referenced field's `v.id(...)` becomes the original keys' type again, as `fresh` has it.
+
+    Call it only on a file that loads cleanly: then every repeat agrees with what it repeats,
+    and dropping it loses no decision.
+    """
+    data = copy.deepcopy(data)
+    for ref in data.get("references") or {}:
+        source, _, name = ref.partition(".")
+        mine = ((data.get("tables") or {}).get(source) or {}).get("fields", {}).get(name)
+        planned = ((fresh.get("tables") or {}).get(source) or {}).get("fields", {}).get(name)
+        if isinstance(mine, dict) and isinstance(planned, dict) and "v.id(" in str(mine.get("validator")):
+            mine["validator"] = planned.get("validator", mine.get("validator"))
+    for table in (data.get("tables") or {}).values():
+        key = table.get("key") or {}
+        if key.get("dedicated") is False:
+            key.pop("field", None)
+            holder = (table.get("fields") or {}).get((key.get("paths") or [None])[0])
+            encoding = KEY_VALIDATORS.get(key.get("encoding"))
+            if isinstance(holder, dict) and encoding is not None and holder.get("validator") == encoding.to_ts():
+                del holder["validator"]
+        key.pop("dedicated", None)
+        fields = table.get("fields") or {}
+        for name in [n for n in fields if n.startswith("(")]:
+            del fields[name]
+        for f in fields.values():
+            f.pop("references", None)
+        (table.get("indexes") or {}).pop(KEY_INDEX_SOURCE, None)
+        for m in (table.get("multiEntry") or {}).values():
+            m.pop("item", None)
+    return data
 
 
 def _check_table_names(plan: DatabasePlan, r: Problems) -> None:
