@@ -15,7 +15,9 @@ from typing import Any
 import pyjson5
 
 from ..errors import MappingError
-from .mapping_read import FORMAT_VERSION, Problems, read_options, read_plan, without_repeats
+from .mapping_checks import Problems
+from .mapping_read import FORMAT_VERSION, read_options, read_plan
+from .mapping_upgrade import without_repeats
 from .model import (KEY_INDEX_SOURCE, KEY_VALIDATORS, MULTI_ENTRY_STRATEGIES, DatabasePlan, FieldPlan,
                     MultiEntryPlan, PlanOptions, TablePlan)
 

@@ -10,21 +10,20 @@ do not, so no edit is silently outweighed by a stale copy.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..convex_names import field_name_problem, index_name_problem, table_name_problem
+from .mapping_checks import Problems, check_field_reference, check_ids, check_table_names, names
 from .model import (DATE_MODES, KEY_INDEX_SOURCE, KEY_VALIDATORS, MULTI_ENTRY_STRATEGIES, OWNER_VALIDATOR,
                     DatabasePlan, FieldPlan, IndexPlan, KeyPlan, MultiEntryPlan, PlanOptions, TablePlan,
                     default_side_table, fits_key_encoding, key_index, multi_entry_item)
 from .names import index_name
-from .references import find_field, resolve_references
+from .references import resolve_references
 from .validators import Validator, ValidatorSyntaxError, parse_validator
 
 FORMAT_VERSION = 2     # 2: each decision written once (1 repeated references, key fields and indexes)
 MAX_INDEX_FIELDS = 15
-STORAGE = "_storage"
 TOP_KEYS = ("formatVersion", "database", "sources", "options", "references", "tables")
 OPTION_KEYS = ("dates", "blobInlineMaxBytes", "multiEntry", "ownerField")
 PLANNED_OPTIONS = ("dates", "blobInlineMaxBytes", "multiEntry")   # applied by `plan`, not by `generate`
@@ -33,32 +32,6 @@ KEY_KEYS = ("paths", "outbound", "auto", "index", "encoding", "field", "dedicate
 FIELD_KEYS = ("name", "validator", "convert", "references")
 INDEX_KEYS = ("name", "fields", "unique")
 MULTI_KEYS = ("field", "strategy", "table", "item")
-
-
-def names(items) -> str:
-    """What exists, for a message: `'a', 'b'` (or `none`)."""
-    return ", ".join(repr(x) for x in items) or "none"
-
-
-@dataclass
-class Problems:
-    errors: list[str] = field(default_factory=list)
-
-    def fail(self, where: str, message: str) -> None:
-        self.errors.append(f"{where}: {message}")
-
-    def unknown_keys(self, where: str, raw: dict, known: tuple[str, ...]) -> None:
-        for key in raw:
-            if key not in known:
-                self.fail(f"{where}.{key}", f"unknown entry (known here: {', '.join(known)})")
-
-    def mapping(self, where: str, raw: Any) -> dict:
-        if raw is None:
-            return {}
-        if not isinstance(raw, dict):
-            self.fail(where, "must be an object")
-            return {}
-        return raw
 
 
 def read_options(raw: dict, r: Problems) -> PlanOptions:
@@ -375,105 +348,12 @@ def read_plan(data: dict, default_name: str, base: dict | None) -> tuple[Databas
         if table is not None:
             plan.tables.append(table)
             readers.append(reader)
-    _check_table_names(plan, r)
+    check_table_names(plan, r)
     for reader in readers:      # field-level `references` of older files: the same as `references`, or an error
         for key, f in r.mapping("", reader.raw.get("fields")).items():
             if isinstance(f, dict) and "references" in f:
-                _check_field_reference(plan, reader.source, key, f["references"], r)
+                check_field_reference(plan, reader.source, key, f["references"], r)
     for problem in resolve_references(plan):
         r.fail(problem.entry, problem.message)
-    _check_ids(plan, r)
+    check_ids(plan, r)
     return plan, r.errors
-
-
-def without_repeats(data: dict, fresh: dict) -> dict:
-    """An older file (formatVersion 1) without the entries it repeats, for `plan` to merge into;
-    a referenced field's `v.id(...)` becomes the original keys' type again, as `fresh` has it.
-
-    Call it only on a file that loads cleanly: then every repeat agrees with what it repeats,
-    and dropping it loses no decision.
-    """
-    data = copy.deepcopy(data)
-    for ref in data.get("references") or {}:
-        source, _, name = ref.partition(".")
-        mine = ((data.get("tables") or {}).get(source) or {}).get("fields", {}).get(name)
-        planned = ((fresh.get("tables") or {}).get(source) or {}).get("fields", {}).get(name)
-        if isinstance(mine, dict) and isinstance(planned, dict) and "v.id(" in str(mine.get("validator")):
-            mine["validator"] = planned.get("validator", mine.get("validator"))
-    for table in (data.get("tables") or {}).values():
-        key = table.get("key") or {}
-        if key.get("dedicated") is False:
-            key.pop("field", None)
-            holder = (table.get("fields") or {}).get((key.get("paths") or [None])[0])
-            encoding = KEY_VALIDATORS.get(key.get("encoding"))
-            if isinstance(holder, dict) and encoding is not None and holder.get("validator") == encoding.to_ts():
-                del holder["validator"]
-        key.pop("dedicated", None)
-        fields = table.get("fields") or {}
-        for name in [n for n in fields if n.startswith("(")]:
-            del fields[name]
-        for f in fields.values():
-            f.pop("references", None)
-        (table.get("indexes") or {}).pop(KEY_INDEX_SOURCE, None)
-        for m in (table.get("multiEntry") or {}).values():
-            m.pop("item", None)
-    return data
-
-
-def _check_table_names(plan: DatabasePlan, r: Problems) -> None:
-    owners: dict[str, str] = {}
-    for t in plan.tables:
-        if t.table in owners:
-            r.fail(f"tables.{t.source}.table", f"{t.table!r} is also the Convex table of {owners[t.table]}")
-        owners.setdefault(t.table, f"tables.{t.source}")
-    for t in plan.tables:
-        for m in t.multi_entry:
-            if m.table is None:
-                continue
-            if m.table in owners:
-                r.fail(f"tables.{t.source}.multiEntry.{m.source}.table",
-                       f"{m.table!r} is also the Convex table of {owners[m.table]}")
-            owners.setdefault(m.table, f"tables.{t.source}.multiEntry.{m.source}")
-
-
-def _check_field_reference(plan: DatabasePlan, source: str, key: str, target: Any, r: Problems) -> None:
-    listed = plan.references.get(f"{source}.{key}")
-    if listed != target:
-        r.fail(f"tables.{source}.fields.{key}.references",
-               f"{target!r} but `references` has {'no entry' if listed is None else repr(listed)} for "
-               f"\"{source}.{key}\"; references live only under `references`: remove this entry"
-               + ("" if listed is not None else f" and add \"{source}.{key}\": {target!r} there if you want it"))
-
-
-def _ids(val: Validator):
-    """Every table named by a `v.id(...)` inside a validator."""
-    if val.kind == "id":
-        yield val.args[0]
-    elif val.kind in ("array", "optional", "union", "record"):
-        for child in val.args:
-            if isinstance(child, Validator):
-                yield from _ids(child)
-    elif val.kind == "object":
-        for _, child in val.args[0]:
-            yield from _ids(child)
-
-
-def _check_ids(plan: DatabasePlan, r: Problems) -> None:
-    """`v.id("t")` only for file storage or as the result of a reference: the import could fill nothing else."""
-    convex_tables = {t.table: t.source for t in plan.mapped_tables()}
-    for t in plan.mapped_tables():
-        for f in t.fields:
-            if f.source is None:
-                continue
-            referenced = next((x.table for x in plan.tables if x.source == f.references), None)
-            for table in _ids(f.original or f.validator):
-                if table == STORAGE or table == referenced:
-                    continue
-                at = f"tables.{t.source}.fields.{f.source}.validator"
-                if table in convex_tables:
-                    r.fail(at, f"v.id({table!r}) without a reference: add \"{t.source}.{f.source}\": "
-                               f"{convex_tables[table]!r} under `references` and keep the validator as the type of "
-                               "the original keys (the import rewrites them to ids)")
-                else:
-                    r.fail(at, f"v.id({table!r}): no such table in this mapping (Convex tables: "
-                               f"{names(convex_tables)}; file storage: {STORAGE!r})")

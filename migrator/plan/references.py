@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .mapping_checks import names
 from .model import DatabasePlan, FieldPlan, TablePlan
 from .validators import Validator
 
@@ -16,10 +17,6 @@ from .validators import Validator
 class ReferenceProblem:
     entry: str          # the `references` entry, as the file spells it
     message: str
-
-
-def _names(items) -> str:
-    return ", ".join(repr(x) for x in items) or "none"
 
 
 def find_field(table: TablePlan, name: str) -> FieldPlan | None:
@@ -39,17 +36,17 @@ def resolve_references(plan: DatabasePlan) -> list[ReferenceProblem]:
         mapped = [t.source for t in plan.mapped_tables()]
         if not dot or table is None or table.skip:
             problems.append(ReferenceProblem(entry, f"{table_name!r} is not a mapped Dexie table "
-                                                    f"(write \"table.field\"; tables: {_names(mapped)})"))
+                                                    f"(write \"table.field\"; tables: {names(mapped)})"))
             continue
         target_table = by_source.get(str(target))
         if target_table is None or target_table.skip or target_table.key is None:
             problems.append(ReferenceProblem(entry, f"the target {target!r} is not a mapped Dexie table with a key "
-                                                    f"(tables: {_names(mapped)})"))
+                                                    f"(tables: {names(mapped)})"))
             continue
         fp = find_field(table, field_name)
         if fp is None or fp.source is None:
             problems.append(ReferenceProblem(entry, f"table {table_name!r} has no field {field_name!r} "
-                                                    f"(fields: {_names(f.source for f in table.fields if f.source)})"))
+                                                    f"(fields: {names(f.source for f in table.fields if f.source)})"))
             continue
         fp.references = target_table.source
         fp.original = fp.original or fp.validator
