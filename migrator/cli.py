@@ -34,23 +34,20 @@ def print_json(data) -> None:
     click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _PipelineOrder(click.Group):
+    """`--help` lists the commands once, in the order a migration uses them (not sorted)."""
+
+    def list_commands(self, ctx):
+        return list(self.commands)
+
+
+@click.group(cls=_PipelineOrder, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="dexie-convex")
 def cli():
-    """Move a Dexie.js / IndexedDB app's data into Convex.
-
-    \b
-    inspect   what a dump holds, and what Convex cannot take as is
-    plan      read Dexie declarations and dumps, write a mapping file per database
-    generate  write convex/schema.ts and convex/dexieImport.ts from mapping files
-    diff      compare what generate would write with an existing convex/schema.ts
-    import    import dumps through the generated mutation (resumable, exactly once)
-    migrate   plan, generate and import in one go (the quick path)
-    verify    check fixtures against expected results, or a deployment against its dumps
-    """
+    """Move a Dexie.js / IndexedDB app's data into Convex."""
 
 
-@cli.command()
+@cli.command(short_help="what a dump holds, and what Convex cannot take as is")
 @click.argument("dumps", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @json_option
 @library_errors
@@ -70,7 +67,7 @@ def inspect(dumps, as_json):
         click.echo(profile.format_text())
 
 
-@cli.command()
+@cli.command(short_help="read declarations and dumps, write a mapping file per database")
 @click.argument("dumps", nargs=-1, type=click.Path(exists=True, dir_okay=False))
 @click.option("--dexie", "dexie", multiple=True, type=click.Path(exists=True),
               help="Dexie declarations: a JS/TS file or a folder (repeatable).")
@@ -122,7 +119,7 @@ def _print_plan(plan) -> None:
         click.echo(f"  warning: {w}")
 
 
-@cli.command()
+@cli.command(short_help="write convex/schema.ts and convex/dexieImport.ts from mappings")
 @click.argument("mappings", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("-o", "--out-dir", default="convex", show_default=True, type=click.Path(file_okay=False),
               help="The Convex functions folder.")
@@ -179,7 +176,7 @@ class _UsageErrorsExitOne(click.Command):
             raise
 
 
-@cli.command(cls=_UsageErrorsExitOne)
+@cli.command(cls=_UsageErrorsExitOne, short_help="compare what generate would write with an existing schema.ts")
 @click.argument("mappings", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--against", type=click.Path(dir_okay=False),
               help="The existing convex/schema.ts (default: an empty schema).")
@@ -314,7 +311,7 @@ def _stopped_imports(summary_json: str | None):
         raise
 
 
-@cli.command(name="import")
+@cli.command(name="import", short_help="import dumps through the generated mutation, exactly once")
 @click.argument("mapping", type=click.Path(exists=True, dir_okay=False))
 @click.argument("dumps", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @import_options
@@ -334,7 +331,7 @@ def import_(mapping, dumps, **opts):
     _import_failures([result], opts["max_errors"])
 
 
-@cli.command()
+@cli.command(short_help="plan, generate and import in one go (the quick path)")
 @click.argument("dumps", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--dexie", "dexie", multiple=True, type=click.Path(exists=True),
               help="Dexie declarations: a JS/TS file or a folder (repeatable).")
@@ -369,7 +366,7 @@ def migrate(dumps, dexie, out_dir, database, dates, force, **opts):
     _import_failures(result.imports.values(), opts["max_errors"])
 
 
-@cli.command()
+@cli.command(short_help="check fixtures against expected results, or a deployment")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--local", is_flag=True, help="Also import each fixture into the local endpoint and compare what it holds.")
 @click.option("--update", is_flag=True, help="Rewrite each fixture's expected/ from the current results first "
@@ -377,9 +374,11 @@ def migrate(dumps, dexie, out_dir, database, dates, force, **opts):
 @click.option("--url", help="Verify this deployment after an import instead: PATHS are MAPPING DUMP...")
 @click.option("--deploy-key", help="With --url: deploy/admin key (else CONVEX_DEPLOY_KEY or CONVEX_SELF_HOSTED_ADMIN_KEY).")
 @click.option("--insecure", is_flag=True, help="With --url: allow plain http:// to a host other than localhost.")
+@click.option("--owner-from", help="With --url and options.ownerField: each dump's owner, as given to import "
+                                   "('filename' (default), 'database', or a value).")
 @json_option
 @library_errors
-def verify(paths, local, update, url, deploy_key, insecure, as_json):
+def verify(paths, local, update, url, deploy_key, insecure, owner_from, as_json):
     """Check fixtures against their expected results, or a deployment against its dumps.
 
     \b
@@ -398,7 +397,7 @@ def verify(paths, local, update, url, deploy_key, insecure, as_json):
         if len(paths) < 2:
             raise click.UsageError("with --url, give MAPPING DUMP...")
         reports = [commands.verify_deployment(paths[0], list(paths[1:]), url=url, deploy_key=deploy_key,
-                                              insecure=insecure)]
+                                              insecure=insecure, owner_from=owner_from)]
     else:
         reports = commands.verify_fixtures(list(paths), local=local, update=update)
     if as_json:

@@ -373,7 +373,8 @@ def verify_fixtures(paths: list[str | Path], *, local: bool = False, update: boo
 
 
 def verify_deployment(mapping: str | Path, dumps: list[str | Path], *, url: str | None,
-                      deploy_key: str | None = None, insecure: bool = False):
-    """A deployment after an import: per table counts, original-key checksum and rows against the dumps."""
+                      deploy_key: str | None = None, insecure: bool = False, owner_from: str | None = None):
+    """A deployment after an import: per table counts, original-key checksum and rows against the dumps
+    (per owner and key with options.ownerField; `owner_from` as for import)."""
     from .verify.run import verify_deployment as check
-    return check(mapping, dumps, url=url, deploy_key=deploy_key, insecure=insecure)
+    return check(mapping, dumps, url=url, deploy_key=deploy_key, insecure=insecure, owner_from=owner_from)

@@ -26,10 +26,23 @@ def test_every_command_is_documented_in_the_readme():
     readme = (ROOT / "README.md").read_text()
     for name, command in cli.commands.items():
         assert re.search(rf"^### `{re.escape(name)}\b", readme, re.M), f"README has no section for `{name}`"
-        assert name in (cli.help or ""), f"the top-level --help does not list `{name}`"
         result = run(name, "--help")
         first_line = " ".join((command.help or "").split("\n")[0].split())
         assert result.exit_code == 0 and first_line and first_line in " ".join(result.output.split())
+
+
+def test_top_level_help_lists_each_command_exactly_once():
+    """Each command on one line of its own, once, with its short help; in pipeline order."""
+    result = run("--help")
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    listed = [line.split()[0] for line in lines if line.startswith("  ") and line.split()
+              and line.split()[0] in cli.commands]
+    assert listed == ["inspect", "plan", "generate", "diff", "import", "migrate", "verify"]
+    assert sorted(listed) == sorted(cli.commands)
+    for name, command in cli.commands.items():
+        assert len(re.findall(rf"^  {name}\b", result.output, re.M)) == 1, result.output
+        assert command.short_help and f"{name}  " in result.output
 
 
 def test_inspect_prints_every_table_with_its_row_count():

@@ -501,9 +501,7 @@ def test_two_dumps_of_one_database_stay_apart_by_owner(tmp_path):
     for user in ("alice", "bob"):
         copies.append(tmp_path / f"{user}.json")
         shutil.copy(dumps[0], copies[-1])
-    with pytest.raises(MigratorError, match="re-run `dexie-convex plan`"):   # key indexes not scoped by owner yet
-        import_into_local(path, copies, tmp_path / "early", owner_field="userId", owner_from="filename")
-    commands.plan_mappings([FIXTURES / "apps/todo-js/src"], dumps, tmp_path / "mappings")
+    # the edit takes effect as it is: the owner field and the owner-scoped key indexes follow from it
     db = import_into_local(path, copies, tmp_path / "run", owner_field="userId", owner_from="filename")
     assert db.rejects == []
     rows = [r for r in expected_rows(ImportedDatabase(db.plan, path, dumps, db.contents, db.state, None))]

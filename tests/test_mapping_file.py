@@ -63,5 +63,5 @@ def test_invalid_edits_are_reported_by_entry(tmp_path):
         load_mapping(path)
     msg = str(err.value)
     assert "tables.items.table" in msg and "'bad-name'" in msg
-    assert "tables.items.fields.id.validator" in msg and "invalid validator" in msg
+    assert "tables.items.fields.name.validator" in msg and "invalid validator" in msg
     assert "tables.items.indexes.name.fields" in msg and "'nope' is not a field" in msg

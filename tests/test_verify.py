@@ -248,15 +248,77 @@ def rows_differ(a: list[dict], b: list[dict]) -> list:
     return [x["id"] for x, y in zip(a, b) if x != y]
 
 
-def test_owner_scoped_mapping_is_refused_with_a_remedy(todo: Path):
-    mapping = commands.plan_mappings([todo / "src"], [todo / "dump.json"], todo / "mappings").writes[0].path
+def per_user_fixture(todo: Path) -> Path:
+    """todo-js as one dump per user (alice's and bob's copies of the export; bob's first item edited),
+    with a mapping that scopes keys per owner (`options.ownerField`)."""
+    for user in ("alice", "bob"):
+        shutil.copy(todo / "dump.json", todo / f"dump-{user}.json")
+    (todo / "dump.json").unlink()
+    edit_dump(todo / "dump-bob.json", "todoItems", lambda rows: rows[0].update(title="Bob's own"))
+    mapping = commands.plan_mappings([todo / "src"], [todo / "dump-alice.json"], todo / "mappings").writes[0].path
     text = mapping.read_text()
     assert text.count('"ownerField": null') == 1
-    mapping.write_text(text.replace('"ownerField": null', '"ownerField": "owner"'))
-    result = run_verify(str(todo))
-    assert result.exit_code == 1
-    assert "todo-js: setup: error: database 'TodoDB' is mapped with options.ownerField" in result.output
-    assert "without ownerField" in result.output
+    mapping.write_text(text.replace('"ownerField": null', '"ownerField": "userId"'))
+    return mapping
+
+
+def test_owner_scoped_fixture_verifies_per_owner_and_key(todo: Path, node_available):
+    per_user_fixture(todo)
+    assert run_verify(str(todo), "--update").exit_code == 0
+    content = json.loads((todo / "expected" / "content.json").read_text())["databases"]["TodoDB"]
+    items = raw_tables(todo / "dump-alice.json")["todoItems"]
+    assert set(content["todoItems"]["rows"]) == {f'["{user}",{r["id"]}]' for user in ("dump-alice", "dump-bob")
+                                                 for r in items}
+    alice, bob = (content["todoItems"]["rows"][f'["{u}",{items[0]["id"]}]'] for u in ("dump-alice", "dump-bob"))
+    assert alice != bob                           # same key, different owners: two rows, each its own
+    result = run_verify(str(todo), "--local", "--json")
+    assert result.exit_code == 0, result.output
+    edit_dump(todo / "dump-bob.json", "todoItems", lambda rows: rows[1].update(done=not rows[1]["done"]))
+    drifts = drifts_of(run_verify(str(todo), "--local", "--json"))
+    assert {(d["stage"], d["table"], d["key"], d["what"]) for d in drifts} == {
+        (stage, "todoItems", f'["dump-bob",{items[1]["id"]}]', "changed value in done") for stage in ("content", "local")}
+
+
+def test_verify_url_compares_per_owner_and_key(todo: Path, tmp_path: Path, node_available):
+    mapping = per_user_fixture(todo)
+    dumps = [todo / "dump-alice.json", todo / "dump-bob.json"]
+    commands.generate_convex([mapping], tmp_path / "convex")
+    with local_endpoint(tmp_path / "convex") as dep:
+        key = dep.key.reveal()
+        commands.import_dumps(mapping, dumps, ImportOptions(state_dir=tmp_path / "state", progress=False,
+                                                            owner_field="userId", owner_from="filename"),
+                              url=dep.url, deploy_key=key)
+        clean = run_verify("--url", dep.url, "--deploy-key", key, str(mapping), *map(str, dumps))
+        as_alice = tmp_path / "dump-alice.json"       # alice's file now holds bob's rows
+        shutil.copy(dumps[1], as_alice)
+        drift = run_verify("--url", dep.url, "--deploy-key", key, "--json", str(mapping), str(as_alice), str(dumps[1]))
+    assert clean.exit_code == 0, clean.output
+    first = raw_tables(dumps[0])["todoItems"][0]["id"]
+    assert {(d["table"], d["key"], d["what"]) for d in drifts_of(drift)} == {
+        ("todoItems", f'["dump-alice",{first}]', "changed value in title")}
+
+
+def test_verify_url_reads_a_table_page_by_page(tmp_path: Path, node_available):
+    """The deployment's documents come as a stream of pages: the first document is there after one request."""
+    from migrator.sinks.convex_http import ConvexClient
+    from migrator.verify.run import read_documents
+    app = APPS / "todo-js"
+    mapping = commands.plan_mappings([app / "src"], [app / "dump.json"], tmp_path / "mappings").writes[0].path
+    commands.generate_convex([mapping], tmp_path / "convex")
+    with local_endpoint(tmp_path / "convex") as dep:
+        commands.import_dumps(mapping, [app / "dump.json"], ImportOptions(state_dir=tmp_path / "state", progress=False),
+                              url=dep.url, deploy_key=dep.key.reveal())
+        with ConvexClient(dep) as client:
+            calls = []
+            query = client.query
+            client.query = lambda *a, **k: (calls.append(a), query(*a, **k))[1]
+            docs = read_documents(client, "todoItems", page_size=4)
+            first = next(docs)
+            assert len(calls) == 1 and "_id" in first
+            rest = list(docs)
+    items = raw_tables(app / "dump.json")["todoItems"]
+    assert 1 + len(rest) == len(items) and len(calls) >= len(items) // 4
+    assert {d["id"] for d in [first, *rest]} == {float(r["id"]) for r in items}
 
 
 def test_verify_url_reads_files_back_by_content(tmp_path: Path, node_available):

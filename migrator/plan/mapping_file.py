@@ -14,24 +14,68 @@ from typing import Any
 
 import pyjson5
 
-from ..convex_names import field_name_problem, index_name_problem, table_name_problem
 from ..errors import MappingError
-from .model import (DATE_MODES, MULTI_ENTRY_STRATEGIES, DatabasePlan, FieldPlan, IndexPlan, KeyPlan,
+from .mapping_checks import Problems
+from .mapping_read import FORMAT_VERSION, read_options, read_plan
+from .mapping_upgrade import without_repeats
+from .model import (KEY_INDEX_SOURCE, KEY_VALIDATORS, MULTI_ENTRY_STRATEGIES, DatabasePlan, FieldPlan,
                     MultiEntryPlan, PlanOptions, TablePlan)
-from .validators import ValidatorSyntaxError, parse_validator
 
-FORMAT_VERSION = 1
 Comments = dict[tuple, list[str]]
 
 
 # -- plan -> data + comments -----------------------------------------------------------------
+# Each decision is written once. What follows from another entry is left out and derived when
+# the file is loaded (mapping_read): fields and indexes the tool adds (the key field of an
+# outbound/compound key, the owner field, the key index), the owner scope of unique indexes,
+# the id validator of a reference, a multiEntry element type and its array index.
 def _field_key(f: FieldPlan) -> str:
     return f.source if f.source is not None else f"({f.name})"
+
+
+def _key_entry(t: TablePlan) -> dict[str, Any]:
+    key = t.key
+    entry: dict[str, Any] = {"paths": key.paths, "outbound": key.outbound, "auto": key.auto,
+                             "index": key.index, "encoding": key.encoding}
+    if key.dedicated:
+        entry["field"] = key.field
+    return entry
+
+
+def _written_fields(t: TablePlan) -> dict[str, dict]:
+    fields = {}
+    for f in t.fields:
+        if f.source is None:
+            continue
+        item: dict[str, Any] = {"name": f.name}
+        stored = f.original or f.validator
+        if not (t.key and f.name == t.key.field and stored == KEY_VALIDATORS.get(t.key.encoding)):
+            item["validator"] = stored.to_ts()
+        if f.convert:
+            item["convert"] = f.convert
+        fields[f.source] = item
+    return fields
+
+
+def _written_indexes(t: TablePlan, owner: str | None) -> dict[str, dict]:
+    derived = [[m.field] for m in t.multi_entry if m.strategy == "array-index"]
+    indexes = {}
+    for i in t.indexes:
+        if i.source == KEY_INDEX_SOURCE or i.fields in derived:
+            continue
+        fields = i.fields[1:] if i.unique and owner and i.fields[:1] == [owner] else i.fields
+        indexes[i.source] = {"name": i.name, "fields": fields, **({"unique": True} if i.unique else {})}
+    return indexes
+
+
+def _multi_entry(m: MultiEntryPlan) -> dict[str, Any]:
+    return {"field": m.field, "strategy": m.strategy, **({"table": m.table} if m.strategy == "side-table" else {})}
 
 
 def plan_to_data(plan: DatabasePlan) -> tuple[dict, Comments]:
     comments: Comments = {}
     tables: dict[str, Any] = {}
+    owner = plan.options.owner_field
     for t in plan.tables:
         tp = ("tables", t.source)
         comments[tp] = t.notes + [f"WARNING: {w}" for w in t.warnings]
@@ -40,29 +84,23 @@ def plan_to_data(plan: DatabasePlan) -> tuple[dict, Comments]:
             continue
         entry: dict[str, Any] = {"table": t.table}
         if t.key:
-            entry["key"] = {"paths": t.key.paths, "outbound": t.key.outbound, "auto": t.key.auto,
-                            "field": t.key.field, "index": t.key.index, "encoding": t.key.encoding,
-                            "dedicated": t.key.dedicated}
+            entry["key"] = _key_entry(t)
+            comments[tp + ("key",)] = [
+                f"the import upserts through index {t.key.index!r} on "
+                f"{', '.join(([owner] if owner else []) + [t.key.field])}; the key field's validator follows "
+                f"`encoding` ({KEY_VALIDATORS[t.key.encoding].to_ts()})"
+                + ("; `field` is added to hold the key" if t.key.dedicated else "")]
         if t.wrap_value:
-            entry["wrapValue"] = t.wrap_value
-        fields = {}
+            entry["wrapValue"] = next((f.source for f in t.fields if f.name == t.wrap_value), t.wrap_value)
+        entry["fields"] = _written_fields(t)
         for f in t.fields:
-            item: dict[str, Any] = {"name": f.name, "validator": f.validator.to_ts()}
-            if f.convert:
-                item["convert"] = f.convert
-            if f.references:
-                item["references"] = f.references
-            fields[_field_key(f)] = item
-            comments[tp + ("fields", _field_key(f))] = f.notes
-        entry["fields"] = fields
-        indexes = {}
+            if f.source is not None:
+                comments[tp + ("fields", f.source)] = f.notes
+        entry["indexes"] = _written_indexes(t, owner)
         for i in t.indexes:
-            indexes[i.source] = {"name": i.name, "fields": i.fields, **({"unique": True} if i.unique else {})}
             comments[tp + ("indexes", i.source)] = i.notes
-        entry["indexes"] = indexes
         if t.multi_entry:
-            entry["multiEntry"] = {m.source: {"field": m.field, "strategy": m.strategy, "table": m.table,
-                                              "item": m.item.to_ts()} for m in t.multi_entry}
+            entry["multiEntry"] = {m.source: _multi_entry(m) for m in t.multi_entry}
             for m in t.multi_entry:
                 comments[tp + ("multiEntry", m.source)] = m.notes + [
                     f"strategies: {', '.join(MULTI_ENTRY_STRATEGIES)}"]
@@ -77,10 +115,13 @@ def plan_to_data(plan: DatabasePlan) -> tuple[dict, Comments]:
     }
     comments[("options",)] = ["dates: 'ms' (epoch milliseconds, v.number()) or 'iso' (v.string()); "
                               "blobInlineMaxBytes: larger top-level Blobs go to file storage; "
-                              "multiEntry: " + " | ".join(MULTI_ENTRY_STRATEGIES) + "; ownerField: a field stamped on every "
-                              "document when importing one dump per user (keys are then scoped per owner)"]
+                              "multiEntry: " + " | ".join(MULTI_ENTRY_STRATEGIES) + " (dates, blobInlineMaxBytes "
+                              "and multiEntry are applied by `dexie-convex plan`: re-run it after changing them); "
+                              "ownerField: a field stamped on every document when importing one dump per user "
+                              "(keys are then scoped per owner)"]
     comments[("references",)] = ['"table.field": "otherTable" makes the field a v.id("otherTable"); '
-                                 "the import rewrites original keys to Convex _ids"]
+                                 "the import rewrites original keys to Convex _ids. The field's own validator "
+                                 "stays the type of the original keys"]
     comments[("references", "*inner")] = [f'suggested: "{k}": "{v}",'
                                           for k, v in plan.suggested_references.items()
                                           if k not in plan.references]
@@ -137,21 +178,16 @@ def three_way_merge(base: Any, mine: Any, theirs: Any) -> Any:
 
 
 # -- data -> plan --------------------------------------------------------------------------------
-@dataclass
-class _Reader:
-    path: str
-    errors: list[str] = field(default_factory=list)
-
-    def fail(self, where: str, message: str) -> None:
-        self.errors.append(f"{where}: {message}")
-
-
 def read_settings(path: Path) -> tuple[PlanOptions, dict[str, str]]:
     """The options and references of an existing mapping file (defaults when there is none)."""
     if not path.exists():
         return PlanOptions(), {}
     data = _load(path)
-    return _options(data.get("options") or {}, _Reader(str(path))), dict(data.get("references") or {})
+    problems = Problems()
+    options = read_options(problems.mapping("options", data.get("options")), problems)
+    if problems.errors:
+        raise MappingError(str(path), "; ".join(problems.errors), "fix these options in the mapping file")
+    return options, dict(problems.mapping("references", data.get("references")))
 
 
 def _load(path: Path) -> dict:
@@ -164,29 +200,11 @@ def _load(path: Path) -> dict:
     return data
 
 
-def _options(raw: dict, r: _Reader) -> PlanOptions:
-    opts = PlanOptions()
-    dates = raw.get("dates", opts.dates)
-    if dates not in DATE_MODES:
-        r.fail("options.dates", f"{dates!r} is not one of {', '.join(DATE_MODES)}")
-    else:
-        opts.dates = dates
-    limit = raw.get("blobInlineMaxBytes", opts.blob_inline_max_bytes)
-    if not isinstance(limit, int) or limit < 0:
-        r.fail("options.blobInlineMaxBytes", "must be a whole number of bytes")
-    else:
-        opts.blob_inline_max_bytes = limit
-    strategy = raw.get("multiEntry", opts.multi_entry)
-    if strategy not in MULTI_ENTRY_STRATEGIES:
-        r.fail("options.multiEntry", f"{strategy!r} is not one of {', '.join(MULTI_ENTRY_STRATEGIES)}")
-    else:
-        opts.multi_entry = strategy
-    owner = raw.get("ownerField")
-    if owner is not None and field_name_problem(str(owner), top_level=True):
-        r.fail("options.ownerField", f"{owner!r}: {field_name_problem(str(owner), top_level=True)}")
-    else:
-        opts.owner_field = owner
-    return opts
+def _base(path: Path) -> dict | None:
+    try:
+        return json.loads(base_path(path).read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return None
 
 
 def load_mapping(path: str | Path) -> DatabasePlan:
@@ -194,105 +212,11 @@ def load_mapping(path: str | Path) -> DatabasePlan:
     path = Path(path)
     if not path.exists():
         raise MappingError(str(path), "no such mapping file", "create it with `dexie-convex plan`")
-    data = _load(path)
-    r = _Reader(str(path))
-    plan = DatabasePlan(database=str(data.get("database") or path.stem), options=_options(data.get("options") or {}, r),
-                        tables=[], references=dict(data.get("references") or {}),
-                        sources=dict(data.get("sources") or {}))
-    table_names: set[str] = set()
-    for source, raw in (data.get("tables") or {}).items():
-        table = _table(source, raw, r)
-        if table is None:
-            continue
-        if table.table in table_names:
-            r.fail(f"tables.{source}.table", f"{table.table!r} is used by another table")
-        table_names.add(table.table)
-        plan.tables.append(table)
-    for t in plan.tables:
-        for m in t.multi_entry:
-            if m.table and m.table in table_names:
-                r.fail(f"tables.{t.source}.multiEntry.{m.source}.table", f"{m.table!r} is used by another table")
-            if m.table:
-                table_names.add(m.table)
-    if r.errors:
-        raise MappingError(str(path), f"{len(r.errors)} problem(s):\n  " + "\n  ".join(r.errors),
+    plan, errors = read_plan(_load(path), path.stem, _base(path))
+    if errors:
+        raise MappingError(str(path), f"{len(errors)} problem(s):\n  " + "\n  ".join(errors),
                            "edit these entries in the mapping file, or delete them and re-run plan")
     return plan
-
-
-def _validator(text: Any, where: str, r: _Reader):
-    try:
-        return parse_validator(str(text))
-    except ValidatorSyntaxError as exc:
-        r.fail(where, f"invalid validator: {exc}")
-        return None
-
-
-def _table(source: str, raw: dict, r: _Reader) -> TablePlan | None:
-    where = f"tables.{source}"
-    if not isinstance(raw, dict):
-        r.fail(where, "must be an object")
-        return None
-    name = str(raw.get("table", source))
-    if raw.get("skip"):
-        return TablePlan(source=source, table=name, key=None, fields=[], indexes=[], skip=True)
-    problem = table_name_problem(name)
-    if problem:
-        r.fail(f"{where}.table", f"{name!r}: {problem}")
-    fields: list[FieldPlan] = []
-    for key, f in (raw.get("fields") or {}).items():
-        fname = str(f.get("name", key))
-        problem = field_name_problem(fname, top_level=True)
-        if problem:
-            r.fail(f"{where}.fields.{key}.name", f"{fname!r}: {problem}")
-        if any(x.name == fname for x in fields):
-            r.fail(f"{where}.fields.{key}.name", f"{fname!r} is used by another field")
-        val = _validator(f.get("validator", "v.any()"), f"{where}.fields.{key}.validator", r)
-        if val is not None:
-            fields.append(FieldPlan(source=None if key.startswith("(") else key, name=fname, validator=val,
-                                    convert=f.get("convert"), references=f.get("references")))
-    field_names = {f.name for f in fields}
-    key = None
-    if raw.get("key"):
-        k = raw["key"]
-        key = KeyPlan(paths=list(k.get("paths", [])), outbound=bool(k.get("outbound")), auto=bool(k.get("auto")),
-                      field=str(k.get("field")), index=str(k.get("index")), encoding=str(k.get("encoding")),
-                      dedicated=bool(k.get("dedicated")))
-        if key.field not in field_names:
-            r.fail(f"{where}.key.field", f"{key.field!r} is not one of the table's fields")
-    indexes: list[IndexPlan] = []
-    for src, i in (raw.get("indexes") or {}).items():
-        iname, ifields = str(i.get("name")), [str(x) for x in i.get("fields") or []]
-        problem = index_name_problem(iname)
-        if problem:
-            r.fail(f"{where}.indexes.{src}.name", f"{iname!r}: {problem}")
-        if any(x.name == iname for x in indexes):
-            r.fail(f"{where}.indexes.{src}.name", f"{iname!r} is used by another index")
-        if not ifields or len(ifields) > 15:
-            r.fail(f"{where}.indexes.{src}.fields", "an index needs 1 to 15 fields")
-        for fp in ifields:
-            if fp.split(".")[0] not in field_names:
-                r.fail(f"{where}.indexes.{src}.fields", f"{fp!r} is not a field of the table")
-            elif any(field_name_problem(seg, top_level=False) for seg in fp.split(".")[1:]):
-                r.fail(f"{where}.indexes.{src}.fields", f"{fp!r} is not a valid field path")
-        if any(x.fields == ifields for x in indexes):
-            r.fail(f"{where}.indexes.{src}.fields", "another index has the same fields (Convex rejects that)")
-        indexes.append(IndexPlan(source=src, name=iname, fields=ifields, unique=bool(i.get("unique"))))
-    multi: list[MultiEntryPlan] = []
-    for src, m in (raw.get("multiEntry") or {}).items():
-        strategy = m.get("strategy")
-        if strategy not in MULTI_ENTRY_STRATEGIES:
-            r.fail(f"{where}.multiEntry.{src}.strategy", f"{strategy!r} is not one of {', '.join(MULTI_ENTRY_STRATEGIES)}")
-            continue
-        side = m.get("table")
-        if strategy == "side-table" and (not side or table_name_problem(str(side))):
-            r.fail(f"{where}.multiEntry.{src}.table", f"{side!r}: {table_name_problem(str(side))}")
-        item = _validator(m.get("item", "v.any()"), f"{where}.multiEntry.{src}.item", r)
-        if item is not None:
-            multi.append(MultiEntryPlan(source=src, field=str(m.get("field")), strategy=strategy,
-                                        table=str(side) if side else None, item=item))
-    return TablePlan(source=source, table=name, key=key, fields=fields, indexes=indexes, multi_entry=multi,
-                     wrap_value=raw.get("wrapValue"))
 
 
 # -- writing -------------------------------------------------------------------------------------
@@ -327,7 +251,10 @@ def write_mapping(plan: DatabasePlan, path: str | Path) -> WriteResult:
         mine = _load(path)
         bp = base_path(path)
         base = json.loads(bp.read_text(encoding="utf-8")) if bp.exists() else mine
-        merged = three_way_merge(base, mine, fresh)
+        sound = not read_plan(mine, path.stem, None)[1]      # an older file's repeats all agree: drop them
+        merged = three_way_merge(base, without_repeats(mine, fresh) if sound else mine, fresh)
+        if sound:
+            merged["formatVersion"] = FORMAT_VERSION
         before, after, fresh_leaves = _leaf_paths(mine), _leaf_paths(merged), _leaf_paths(fresh)
         result.added = [p for p in after if p not in before]
         result.kept_edits = [p for p, v in after.items() if p in fresh_leaves and fresh_leaves[p] != v]

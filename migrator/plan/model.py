@@ -47,6 +47,7 @@ class FieldPlan:
     validator: Validator
     convert: str | None = None # value conversion applied at import (date-ms, blob-storage, ...)
     references: str | None = None  # Dexie table this field refers to (value rewritten to an _id)
+    original: Validator | None = None  # with `references`: the type of the original keys (what the file holds)
     notes: list[str] = field(default_factory=list)
 
 
@@ -152,6 +153,38 @@ class DatabasePlan:
 
 
 SIDE_TABLE_INDEXES = (("by_value", ["value"]), ("by_owner", ["owner"]))
+
+# How a key encoding is held in the key field: the key field's validator follows `key.encoding`.
+KEY_VALIDATORS = {"number": Validator("number"), "string": Validator("string"), "bytes": Validator("bytes"),
+                  "date-ms": Validator("number"), "date-iso": Validator("string"), "json": Validator("string")}
+OWNER_VALIDATOR = Validator("string")
+KEY_INDEX_SOURCE = "(key)"
+
+
+def fits_key_encoding(val: Validator, encoding: str) -> bool:
+    """A key field's own validator holds the encoded keys: the encoding's validator, or literals of its kind."""
+    derived, val = KEY_VALIDATORS[encoding], val.required
+    members = val.args if val.kind == "union" else (val,)
+    literal_kind = {"number": (int, float), "string": (str,)}.get(encoding)
+    return val == derived or bool(literal_kind) and all(
+        m.kind == "literal" and isinstance(m.args[0], literal_kind) and not isinstance(m.args[0], bool)
+        for m in members)
+
+
+def key_index(key: KeyPlan, owner_field: str | None) -> IndexPlan:
+    """The index the import upserts through: the key field, scoped per owner when there is one."""
+    return IndexPlan(source=KEY_INDEX_SOURCE, name=key.index, fields=([owner_field] if owner_field else []) + [key.field],
+                     unique=True, notes=["the original Dexie primary key; the import upserts through it"])
+
+
+def multi_entry_item(fp: FieldPlan | None) -> Validator:
+    """One element of a multiEntry field: the item of its array validator (v.any() when unknown)."""
+    array = fp.validator.required if fp else Validator("any")
+    return array.args[0] if array.kind == "array" else Validator("any")
+
+
+def default_side_table(table: str, field_path: str) -> str:
+    return f"{table}_{field_path.replace('.', '_')}"
 
 
 def side_table_fields(parent: TablePlan, multi: MultiEntryPlan) -> dict[str, Validator]:

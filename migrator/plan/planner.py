@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from ..convex_names import field_name_problem
 from ..dexie_schema import IndexSpec, TableSchema
 from ..jstypes import ANY, Field, JsType, ObjectOf, UnionOf
-from .model import (DatabasePlan, FieldPlan, IndexPlan, KeyPlan, MultiEntryPlan, PlanOptions,
-                    TablePlan)
+from .model import (OWNER_VALIDATOR, DatabasePlan, FieldPlan, IndexPlan, KeyPlan, MultiEntryPlan,
+                    PlanOptions, TablePlan, default_side_table, fits_key_encoding, key_index, multi_entry_item)
 from .names import assign_field_names, index_name, sanitize_table_name
+from .references import resolve_references
 from .types import Conversion, field_validator, reconcile
 from .validators import Validator
 
@@ -149,14 +150,13 @@ def plan_table(source: str, convex_name: str, declared: DeclaredTableInput | Non
         if owner in {f.name for f in fields}:
             warnings.append(f"ownerField {owner!r} is also a field of the rows; the import overwrites it")
             fields = [f for f in fields if f.name != owner]
-        fields.insert(0, FieldPlan(source=None, name=owner, validator=Validator("string"),
+        fields.insert(0, FieldPlan(source=None, name=owner, validator=OWNER_VALIDATOR,
                                    notes=["the owner of the row (which dump it came from); keys are scoped by it"]))
     scope = [owner] if owner else []
     indexes: list[IndexPlan] = []
     taken_indexes: set[str] = set()
     if key:
-        indexes.append(IndexPlan(source="(key)", name=key.index, fields=scope + [key.field],
-                                 unique=True, notes=["the original Dexie primary key; the import upserts through it"]))
+        indexes.append(key_index(key, owner))
         taken_indexes.add(key.index)
     multi: list[MultiEntryPlan] = []
     for spec in index_specs:
@@ -222,7 +222,7 @@ def plan_key(schema: TableSchema | None, fields: list[FieldPlan], rename: dict[s
     if single_top:
         name = rename[paths[0]]
         fp = next(f for f in fields if f.name == name)
-        if fp.validator.kind == "any" or fp.validator.required.kind == "any" or encoding == "json":
+        if not fits_key_encoding(fp.validator, encoding):
             fp.validator = validator
         else:
             fp.validator = fp.validator.required
@@ -286,8 +286,7 @@ def plan_multi_entry(spec: IndexSpec, table: str, fields: list[FieldPlan], renam
                      options: PlanOptions, indexes: list[IndexPlan], taken: set[str]) -> MultiEntryPlan:
     path = convex_path(spec.paths[0], rename)
     fp = next((f for f in fields if f.name == path), None)
-    array = fp.validator.required if fp else Validator("any")
-    item = array.args[0] if array.kind == "array" else Validator("any")
+    item = multi_entry_item(fp)
     notes = []
     strategy = options.multi_entry
     if strategy == "side-table":
@@ -299,44 +298,14 @@ def plan_multi_entry(spec: IndexSpec, table: str, fields: list[FieldPlan], renam
                    indexes, taken, notes)
     else:
         notes.append("dropped by request (multiEntry: 'drop'): queries by element must scan")
-    side = f"{table}_{path.replace('.', '_')}" if strategy == "side-table" else None
+    side = default_side_table(table, path) if strategy == "side-table" else None
     return MultiEntryPlan(source=spec.src, field=path, strategy=strategy, table=side, item=item, notes=notes)
 
 
 def apply_references(plan: DatabasePlan) -> None:
     """Declared references: the field becomes v.id(<table>), optional/null kept."""
-    by_source = {t.source: t for t in plan.tables}
-    for ref, target in plan.references.items():
-        table_name, _, field_name = ref.partition(".")
-        table = by_source.get(table_name)
-        target_table = by_source.get(target)
-        if table is None or target_table is None or target_table.skip:
-            plan.warnings.append(f"reference {ref!r} -> {target!r}: no such mapped table; ignored")
-            continue
-        fp = next((f for f in table.fields if f.source == field_name or f.name == field_name), None)
-        if fp is None:
-            plan.warnings.append(f"reference {ref!r}: table {table_name!r} has no field {field_name!r}; ignored")
-            continue
-        fp.references = target
-        fp.validator = _as_id(fp.validator, target_table.table, one_key_is_an_array=_array_keyed(target_table))
-        fp.notes.append(f"refers to {target!r}: original keys are rewritten to Convex _ids at import")
-
-
-def _array_keyed(table: TablePlan) -> bool:
-    """Are the table's keys arrays (compound, or JSON-encoded), so an array value is one key?"""
-    return table.key is not None and (len(table.key.paths) > 1 or table.key.encoding == "json")
-
-
-def _as_id(val: Validator, table: str, *, one_key_is_an_array: bool) -> Validator:
-    """The field's validator with each original key turned into `v.id(table)`; an array of keys
-    stays an array (of ids), unless the target's keys are arrays themselves."""
-    if val.kind == "optional":
-        return Validator.optional(_as_id(val.args[0], table, one_key_is_an_array=one_key_is_an_array))
-    if val.kind == "union" and Validator("null") in val.args:
-        return Validator.union(Validator.id(table), Validator("null"))
-    if val.kind == "array" and (not one_key_is_an_array or val.args[0].kind == "array"):
-        return Validator.array(Validator.id(table))
-    return Validator.id(table)
+    for problem in resolve_references(plan):
+        plan.warnings.append(f"{problem.entry}: {problem.message}; ignored")
 
 
 def suggest_references(plan: DatabasePlan, observed: dict[str, ObservedTable]) -> dict[str, str]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import orjson
 
@@ -21,6 +21,7 @@ from ..dumps import open_dump
 from ..errors import MigratorError
 from ..generate.schema_ts import FILES_TABLE, uses_file_storage
 from ..importer.rejects import jsonable
+from ..importer.run import ImportOptions, owner_value
 from ..plan.model import DatabasePlan, TablePlan
 from ..plan.validators import Validator
 from ..sinks.wire import encode, json_text
@@ -114,23 +115,46 @@ def _key_field(table: TablePlan) -> str:
     return table.key.field
 
 
+def row_label(key: Any, owner: Any = None) -> str:
+    """A stored row's name: its key as stored, scoped by its owner when the plan has ownerField."""
+    return json_text(key) if owner is None else f"[{json_text(owner)},{json_text(key)}]"
+
+
+def rejected_label(key: Any, owner: str | None = None) -> str:
+    """A rejected row's name: its original Dexie key (it has no stored key), scoped by its owner."""
+    label = original_key_label(key)
+    return label if owner is None else f"{json_text(owner)} {label}"
+
+
 # -- from the dump -----------------------------------------------------------------------------
-class OwnerScopedPlan(MigratorError):
-    def __init__(self, database: str):
-        super().__init__(f"database {database!r} is mapped with options.ownerField (keys scoped per owner); "
-                         "verify compares rows by original key alone and does not handle that yet",
-                         "verify a copy of the mapping without ownerField against one dump at a time")
+OwnerOf = Callable[[Path], str]     # a dump -> the owner the import stamps on its rows (options.ownerField)
 
 
-def dump_content(plan: DatabasePlan, dumps: Iterable[str | Path]) -> dict[str, TableContent]:
-    """Per Convex table, what importing these dumps with this plan must leave behind."""
-    if plan.options.owner_field:
-        raise OwnerScopedPlan(plan.database)
+def owners(plan: DatabasePlan, owner_from: str | None = None) -> OwnerOf | None:
+    """Each dump's owner as `import --owner-from` names it (None for a plan without ownerField)."""
+    if not plan.options.owner_field:
+        return None
+    options = ImportOptions(owner_field=plan.options.owner_field, owner_from=owner_from)
+    return lambda path: owner_value(options, path, plan.database)
+
+
+def dump_content(plan: DatabasePlan, dumps: Iterable[str | Path], owner_of: OwnerOf | None = None
+                 ) -> dict[str, TableContent]:
+    """Per Convex table, what importing these dumps with this plan must leave behind.
+
+    With options.ownerField, each dump's rows carry their owner (`owner_of`) and are told
+    apart by (owner, key), as the import scopes them.
+    """
     by_source = {t.source: t for t in plan.tables}
     converter = Converter.for_plan(plan)
+    owner_field = plan.options.owner_field
     tables = {t.table: TableContent() for t in plan.mapped_tables()}
     for path in dumps:
         with open_dump(path) as dump:
+            owner = owner_of(Path(path)) if owner_field and owner_of else None
+            if owner_field and owner is None:
+                raise MigratorError(f"{plan.database!r} is mapped with options.ownerField: the owner of {path} "
+                                    "is needed", "say how with --owner-from (as for import)")
             for row in dump.rows():
                 table = by_source.get(row.table)
                 if table is None:
@@ -144,13 +168,15 @@ def dump_content(plan: DatabasePlan, dumps: Iterable[str | Path]) -> dict[str, T
                     converted = transform_row(table, key, row.value, converter)
                     doc = {name: storage_marker(hashlib.sha256(v.data).hexdigest()) if isinstance(v, BlobToStore) else v
                            for name, v in converted.document.items()}
+                    if owner_field:
+                        doc[owner_field] = owner
                     doc, sides = canonical(encode(doc)), canonical(encode(converted.side_rows))
                 except ValueError as exc:      # ValueRejected, or a value the wire cannot carry: the importer rejects it
-                    content.rejected[original_key_label(key)] = str(exc)
+                    content.rejected[rejected_label(key, owner)] = str(exc)
                     continue
-                label = json_text(doc[_key_field(table)])
-                content.rejected.pop(original_key_label(key), None)
-                content.stored_keys[original_key_label(key)] = label
+                label = row_label(doc[_key_field(table)], owner)
+                content.rejected.pop(rejected_label(key, owner), None)
+                content.stored_keys[rejected_label(key, owner)] = label
                 content.add(label, doc, sides)     # a later row with the same key wins, as upserts do
     return tables
 
@@ -161,26 +187,34 @@ def _may_hold_file(validator: Validator) -> bool:
     return validator == STORAGE_ID or (validator.kind == "union" and STORAGE_ID in validator.args)
 
 
-def stored_content(plan: DatabasePlan, documents: dict[str, list[dict]]) -> dict[str, TableContent]:
+Documents = Callable[[str], Iterable[dict]]     # a Convex table -> its documents, read as they are needed
+
+
+def stored_content(plan: DatabasePlan, documents: Documents) -> dict[str, TableContent]:
     """Per Convex table, the canonical rows of documents read back (Convex-encoded JSON, with `_id`).
 
-    `documents` holds every mapped table, its side tables and the file registry table.
+    Documents are read table by table as a stream and only their digests kept: first what
+    other rows point at (keys of referenced tables, the file registry, side-table values by
+    owner), then each mapped table.
     """
+    targets = {f.references for t in plan.mapped_tables() for f in t.fields if f.references}
     key_by_id: dict[str, Any] = {}
     for t in plan.mapped_tables():
-        for doc in documents.get(t.table, []):
-            key_by_id[doc["_id"]] = canonical(doc.get(_key_field(t)))
-    file_by_id = {row["storageId"]: row["sha256"] for row in documents.get(FILES_TABLE, [])}
+        if t.source in targets:
+            key_by_id.update((doc["_id"], canonical(doc.get(_key_field(t)))) for doc in documents(t.table))
+    file_by_id = ({row["storageId"]: row["sha256"] for row in documents(FILES_TABLE)}
+                  if uses_file_storage([plan]) else {})
     sides_by_owner: dict[str, dict[str, list]] = {}
     for _, multi in plan.side_tables():
-        for row in documents.get(multi.table, []):
+        for row in documents(multi.table):
             sides_by_owner.setdefault(row["owner"], {}).setdefault(multi.table, []).append(canonical(row["value"]))
+    owner_field = plan.options.owner_field
     tables = {}
     for t in plan.mapped_tables():
         storage = {f.name for f in t.fields if _may_hold_file(f.validator.required)}
         refs = {f.name for f in t.fields if f.references}
         content = tables[t.table] = TableContent()
-        for stored in documents.get(t.table, []):
+        for stored in documents(t.table):
             doc = {}
             for name, value in stored.items():
                 if name in SYSTEM_FIELDS:
@@ -190,18 +224,14 @@ def stored_content(plan: DatabasePlan, documents: dict[str, list[dict]]) -> dict
                 elif name in refs:
                     value = [key_by_id.get(v, v) for v in value] if isinstance(value, list) else key_by_id.get(value, value)
                 doc[name] = canonical(value)
-            content.add(json_text(doc.get(_key_field(t))), doc, sides_by_owner.get(stored["_id"], {}))
+            label = row_label(doc.get(_key_field(t)), doc.get(owner_field) if owner_field else None)
+            content.add(label, doc, sides_by_owner.pop(stored["_id"], {}))
     return tables
 
 
-def documents_of_tables(plan: DatabasePlan) -> list[str]:
-    """The tables `stored_content` reads: mapped tables, side tables and the file registry (if used)."""
-    return ([t.table for t in plan.mapped_tables()] + [m.table for _, m in plan.side_tables()]
-            + ([FILES_TABLE] if uses_file_storage([plan]) else []))
-
-
-def read_rejects(path: Path | None) -> dict[str, dict[str, str]]:
-    """An import's rejects file as Convex table -> original key label -> reason."""
+def read_rejects(path: Path | None, owner_of: OwnerOf | None = None) -> dict[str, dict[str, str]]:
+    """An import's rejects file as Convex table -> original key label -> reason (scoped by the
+    owner of the row's dump when `owner_of` is given)."""
     rejected: dict[str, dict[str, str]] = {}
     if path is None or not path.exists():
         return rejected
@@ -209,5 +239,7 @@ def read_rejects(path: Path | None) -> dict[str, dict[str, str]]:
         for line in f:
             entry = orjson.loads(line)
             key = orjson.dumps(entry["key"], option=orjson.OPT_SORT_KEYS).decode()
+            if owner_of is not None:
+                key = f"{json_text(owner_of(Path(entry['dump'])))} {key}"
             rejected.setdefault(entry["table"], {})[key] = entry["reason"]
     return rejected

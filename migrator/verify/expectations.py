@@ -13,7 +13,7 @@ from ..dumps import open_dump
 from ..errors import MigratorError
 from ..plan.mapping_file import load_mapping
 from ..plan.model import DatabasePlan
-from .content import TableContent, dump_content
+from .content import TableContent, dump_content, owners
 from .fixture_dir import CONTENT_FILE, PLAN_FILE, SCHEMA_FILE, Fixture
 
 FIXTURE_PLACEHOLDER = "<fixture>"
@@ -76,7 +76,7 @@ def _generated_schema(runs: list[DatabaseRun], work: Path) -> str:
 def compute_results(fixture: Fixture, runs: list[DatabaseRun], work: Path) -> Results:
     return Results(plans={r.plan.database: _plan_json(fixture, r.plan) for r in runs},
                    schema=_generated_schema(runs, work),
-                   content={r.plan.database: dump_content(r.plan, r.dumps) for r in runs})
+                   content={r.plan.database: dump_content(r.plan, r.dumps, owners(r.plan)) for r in runs})
 
 
 def _json_bytes(data) -> bytes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import orjson
 
@@ -13,9 +14,10 @@ from ..errors import MigratorError
 from ..generate.import_module import MODULE
 from ..importer.run import ImportOptions, check_deployed_plan
 from ..plan.mapping_file import load_mapping
+from ..plan.model import DatabasePlan
 from ..sinks.convex_http import ConvexClient, ConvexFunctionError, resolve_deployment
 from .compare import Drift, compare_content, compare_plans, compare_rejected, compare_schemas
-from .content import TableContent, documents_of_tables, dump_content, read_rejects, stored_content
+from .content import TableContent, dump_content, owners, read_rejects, stored_content
 from .expectations import DatabaseRun, Results, compute_results, plan_fixture, read_expected, write_expected
 from .fixture_dir import Fixture
 
@@ -43,25 +45,30 @@ class VerifyReport:
                 "drifts": [d.to_json() for d in self.drifts]}
 
 
-def _import_options(state_dir: Path) -> ImportOptions:
-    return ImportOptions(state_dir=state_dir, progress=False)
+def _import_options(state_dir: Path, plan: DatabasePlan, owner_from: str | None = None) -> ImportOptions:
+    return ImportOptions(state_dir=state_dir, progress=False, owner_field=plan.options.owner_field,
+                         owner_from=owner_from if plan.options.owner_field else None)
 
 
 def _dry_run(run: DatabaseRun, state_dir: Path) -> dict[str, dict[str, str]]:
     """`import --dry-run` of the database's dumps: its rejected rows by table and original key."""
-    result = import_dumps(run.mapping, run.dumps, _import_options(state_dir), dry_run=True)
-    return read_rejects(result.summary.rejects_path)
+    result = import_dumps(run.mapping, run.dumps, _import_options(state_dir, run.plan), dry_run=True)
+    return read_rejects(result.summary.rejects_path, owners(run.plan))
+
+
+def _jsonl(path: Path) -> Iterator[dict]:
+    if path.exists():
+        with path.open("rb") as f:
+            for line in f:
+                yield orjson.loads(line)
 
 
 def _local_import(run: DatabaseRun, work: Path) -> tuple[dict[str, TableContent], dict[str, dict[str, str]]]:
     """Import into the local endpoint; its contents as canonical rows, and the rows it rejected."""
     out = work / "local-out"
-    result = import_dumps(run.mapping, run.dumps, _import_options(work / "state"), local_out=out)
-    documents = {}
-    for table in documents_of_tables(run.plan):
-        path = out / f"{table}.jsonl"
-        documents[table] = [orjson.loads(line) for line in path.read_bytes().splitlines()] if path.exists() else []
-    return stored_content(run.plan, documents), read_rejects(result.summary.rejects_path)
+    result = import_dumps(run.mapping, run.dumps, _import_options(work / "state", run.plan), local_out=out)
+    stored = stored_content(run.plan, lambda table: _jsonl(out / f"{table}.jsonl"))
+    return stored, read_rejects(result.summary.rejects_path, owners(run.plan))
 
 
 def _apply_dry_run(runs: list[DatabaseRun], actual: Results, work: Path) -> None:
@@ -117,12 +124,12 @@ def verify_fixture(fixture: Fixture, *, local: bool = False, update: bool = Fals
 
 
 # -- a deployment after an import ------------------------------------------------------------------
-def read_documents(client: ConvexClient, table: str, page_size: int = PAGE_SIZE) -> list[dict]:
-    """Every document of a table through the generated `documentsPage` query, page by page.
+def read_documents(client: ConvexClient, table: str, page_size: int = PAGE_SIZE) -> Iterator[dict]:
+    """The documents of a table through the generated `documentsPage` query, one page at a time.
 
     A page the deployment refuses (over a read limit) is asked for again at half the size.
     """
-    docs, cursor = [], None
+    cursor = None
     while True:
         try:            # numItems is a Convex number (float): a Python int would go as an int64
             page = client.query(f"{MODULE}:documentsPage", {"table": table, "cursor": cursor,
@@ -132,25 +139,30 @@ def read_documents(client: ConvexClient, table: str, page_size: int = PAGE_SIZE)
                 raise
             page_size //= 2
             continue
-        docs += [orjson.loads(text) for text in page["docs"]]
+        for text in page["docs"]:
+            yield orjson.loads(text)
         if page["isDone"]:
-            return docs
+            return
         cursor = page["continueCursor"]
 
 
 def verify_deployment(mapping: str | Path, dumps: list[str | Path], *, url: str | None, deploy_key: str | None,
-                      insecure: bool = False) -> VerifyReport:
-    """Per table: counts, the checksum of original keys and each row's content against the dumps."""
+                      insecure: bool = False, owner_from: str | None = None) -> VerifyReport:
+    """Per table: counts, the checksum of original keys and each row's content against the dumps.
+
+    The deployment's documents are read page by page and only a digest per row is kept.
+    With options.ownerField, rows are compared per (owner, key); `owner_from` names each
+    dump's owner as `import --owner-from` did.
+    """
     plan = load_mapping(mapping)
     deployment = resolve_deployment(url, deploy_key, insecure=insecure)
     if deployment is None:
         raise MigratorError("no deployment to verify", "give --url (or set CONVEX_URL) and the deploy key")
     report = VerifyReport(Path(mapping).name, Path(mapping), stages=["deployment"])
-    expected = {plan.database: dump_content(plan, dumps)}
+    expected = {plan.database: dump_content(plan, dumps, owners(plan, owner_from))}
     with ConvexClient(deployment) as client:
         check_deployed_plan(client, plan)
-        documents = {table: read_documents(client, table) for table in documents_of_tables(plan)}
-    actual = {plan.database: stored_content(plan, documents)}
+        actual = {plan.database: stored_content(plan, lambda table: read_documents(client, table))}
     report.counts = {plan.database: {t: len(c.rows) for t, c in actual[plan.database].items()}}
     report.drifts = compare_content(report.name, "deployment", expected, actual, rejected=False)
     for table, want in expected[plan.database].items():
