@@ -471,7 +471,9 @@ def test_deploy_key_never_appears_in_output_errors_or_state(crm, tmp_path, capsy
         for sig, state in ((signal.SIGINT, "int"), (signal.SIGKILL, "kill")):
             proc = start(import_cmd(crm, ep.url, tmp_path / state, "--summary-json", str(tmp_path / f"{state}.json"),
                                     "--batch-size", "2", dump=dup))
-            time.sleep(1.5)
+            # Signal mid-run, after rows were acknowledged (not while Python is still starting).
+            while proc.poll() is None and _acknowledged(tmp_path / state)[0] == 0:
+                time.sleep(0.01)
             proc.send_signal(sig)
             out, err = proc.communicate(timeout=60)
             outputs.extend([out, err])
