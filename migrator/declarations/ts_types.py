@@ -133,8 +133,12 @@ class TypeConverter:
 
     def _intersection(self, sf: SourceFile, node: Node, env: Env) -> JsType:
         parts = [self.convert(sf, k, env) for k in kids(node)]
-        if all(isinstance(p, ObjectOf) for p in parts):
-            return _merge_objects(parts)
+        combinations: list[list[JsType]] = [[]]          # (A | B) & C  ->  (A & C) | (B & C)
+        for part in parts:
+            options = part.members if isinstance(part, UnionOf) else (part,)
+            combinations = [combination + [option] for combination in combinations for option in options]
+        if all(isinstance(p, ObjectOf) for combination in combinations for p in combination):
+            return union(*(_merge_objects(combination) for combination in combinations))
         return any_because(f"intersection `{' '.join(sf.text(node).split())[:60]}` of non-object types")
 
     # -- object members --------------------------------------------------------------
