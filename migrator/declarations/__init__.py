@@ -67,8 +67,8 @@ class DeclaredDatabase:
 def read_declarations(paths: Iterable[str | Path]) -> list[DeclaredDatabase]:
     """All databases declared in the given files and (recursively) directories."""
     cache = SourceCache()
-    converter = TypeConverter(Modules(cache))
     linker = Linker(cache)
+    converter = TypeConverter(Modules(cache), linker)
     databases = []
     for path in iter_source_files(paths):
         if not path.is_file():

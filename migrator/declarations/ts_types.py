@@ -14,7 +14,8 @@ from tree_sitter import Node
 from migrator.errors import DeclarationError
 from migrator.jstypes import ANY, ArrayOf, Field, JsType, Literal, MapOf, ObjectOf, Prim, RecordOf, SetOf, UnionOf, union
 
-from .evaluate import Evaluator, js_number, js_string, string_value
+from .evaluate import js_number, js_string, string_value
+from .linker import Linker
 from .modules import Modules
 from .source import SourceFile, kids
 
@@ -47,8 +48,9 @@ class RowType:
 class TypeConverter:
     """Converts type nodes of any file; results of declarations are cached per run."""
 
-    def __init__(self, modules: Modules):
+    def __init__(self, modules: Modules, linker: Linker):
         self.modules = modules
+        self.linker = linker                 # computed member names and enum values may use imported constants
         self._cache: dict[tuple, JsType] = {}
         self._active: set[tuple] = set()
         self.notes: list[str] = []
@@ -151,7 +153,7 @@ class TypeConverter:
             return js_string(js_number(sf.text(name)))
         if name.type == "computed_property_name":
             try:
-                value = Evaluator(sf).value(kids(name)[0])
+                value = self.linker.evaluator(sf).value(kids(name)[0])
             except DeclarationError:
                 self.notes.append(f"computed property name {sf.text(name)} at {sf.location(name)} is left out")
                 return None
@@ -308,7 +310,7 @@ class TypeConverter:
             if member.type == "enum_assignment":
                 name = self._member_name(sf, member.child_by_field_name("name")) or ""
                 try:
-                    value = Evaluator(sf).value(member.child_by_field_name("value"))
+                    value = self.linker.evaluator(sf).value(member.child_by_field_name("value"))
                 except DeclarationError:
                     value = None
                 if isinstance(value, (str, float)) and not isinstance(value, bool):
