@@ -93,10 +93,17 @@ def _named(found: list[DeclaredDatabase], database: str | None, dumps: list[str 
     return found
 
 
-def _declared_inputs(db: DeclaredDatabase) -> dict[str, DeclaredTableInput]:
-    return {name: DeclaredTableInput(name=name, schema=t.schema, row_type=t.row_type, type_name=t.type_name,
-                                     schema_unknown=t.unknown.error.message if t.unknown else None)
-            for name, t in db.tables.items()}
+def _declared_inputs(db: DeclaredDatabase, observed: dict[str, ObservedTable]) -> dict[str, DeclaredTableInput]:
+    """The declared tables, and the dump's tables the source may declare but cannot say statically."""
+    inputs = {name: DeclaredTableInput(name=name, schema=t.schema, row_type=t.row_type, type_name=t.type_name,
+                                       schema_unknown=t.unknown.error.message if t.unknown else None)
+              for name, t in db.tables.items()}
+    for name in observed:
+        unknown = db.unknown_reason(name) if name not in inputs else None
+        if unknown is not None:
+            inputs[name] = DeclaredTableInput(name=name, schema=None, row_type=None,
+                                              schema_unknown=unknown.error.message)
+    return inputs
 
 
 def _from_dump(db: DeclaredDatabase, observed: dict[str, ObservedTable], dumps: list[str]) -> list[str]:
@@ -154,7 +161,8 @@ def plan_mappings(dexie: list[str | Path], dumps: list[str | Path], out_dir: str
         db = declared.get(name)
         from_dump = _from_dump(db, observed.get(name, {}), dump_sources.get(name, [])) \
             if db and not db.complete() else []
-        plan = plan_database(name, _declared_inputs(db) if db else {}, observed.get(name, {}), options, references)
+        plan = plan_database(name, _declared_inputs(db, observed.get(name, {})) if db else {}, observed.get(name, {}),
+                             options, references)
         plan.sources = {"dexie": [db.location] if db else [], "dumps": dump_sources.get(name, [])}
         if db:
             plan.notes.extend(db.notes)          # these include each .upgrade() that is not run

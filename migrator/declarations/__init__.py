@@ -106,7 +106,8 @@ def _declare(found: FoundDatabase, converter: TypeConverter) -> DeclaredDatabase
     for problem in found.unevaluated:
         what = "every table" if problem.tables is None else ", ".join(map(repr, problem.tables))
         notes.append(f"not evaluated statically ({what}): {problem.error.message}")
-    names = list(merged.tables) + [n for n in members if n not in merged.tables and declared.unknown_reason(n)]
+    named = list(members) + [t for problem in found.unevaluated for t in problem.tables or ()]
+    names = list(merged.tables) + [n for n in dict.fromkeys(named) if n not in merged.tables and declared.unknown_reason(n)]
     for name in names:
         unknown = declared.unknown_reason(name)
         table = DeclaredTable(name, None if unknown else merged.tables[name], None, None, None, unknown)
