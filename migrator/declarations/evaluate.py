@@ -521,13 +521,27 @@ class Evaluator:
             return {entry.key: entry.get() for entry in self.entries(node)}
         if callee == "Object.freeze" and len(args) == 1:
             return self.value(args[0])
+        if callee in ("Number", "String") and len(args) == 1:
+            return self._convert(callee, self.value(args[0]), node)
         if callee == "require" and len(args) == 1 and args[0].type == "string":
             specifier = string_value(self.sf, args[0])
             if self.linker is None or not specifier.startswith("."):
                 raise self.fail(node, f"`require({specifier!r})` is not a relative module of the app")
             return self.linker.required(self.sf, specifier, node)
         raise self.fail(node, "function calls are not evaluated (only `[...].join()`, `Object.assign`, "
-                              "`Object.freeze` and `require` of a relative module)")
+                              "`Object.freeze`, `Number`, `String` and `require` of a relative module)")
+
+    def _convert(self, to: str, value: Any, node: Node) -> Any:
+        if to == "String":
+            return js_string(value)
+        if isinstance(value, float) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            try:
+                return js_number(value.strip() or "0")
+            except ValueError:
+                return math.nan
+        raise self.fail(node, "`Number()` is only evaluated on numbers and strings")
 
     def _member(self, node: Node) -> Any:
         obj = self.value(node.child_by_field_name("object"))
