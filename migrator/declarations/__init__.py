@@ -50,15 +50,12 @@ class DeclaredDatabase:
         """Why the final spec of `table` is not known from the source (None: it is known).
 
         A part that could not be evaluated in version n leaves a table unknown unless a later
-        version, read in full, declares it again; one of unknown version leaves every table unknown.
+        version declares it again statically; one of unknown version leaves every table unknown.
         """
-        for problem in self.unevaluated:
-            if problem.tables is not None and table not in problem.tables:
-                continue
-            if problem.version is None or not any(
-                    v.number > problem.version and table in v.stores for v in self.versions):
-                return problem
-        return None
+        covering = [p for p in self.unevaluated if (p.tables is None or table in p.tables) and (
+            p.version is None or not any(v.number > p.version and table in v.stores for v in self.versions))]
+        # the latest version's problem is the one that decides the final spec
+        return max(covering, key=lambda p: (p.version is not None, p.version or 0), default=None)
 
     def complete(self) -> bool:
         return not self.unevaluated
