@@ -208,6 +208,37 @@ def test_versions_declared_through_code(tmp_path, source):
     assert db.tables["t"].schema.spec == "++id, a"
 
 
+def test_a_helper_given_the_database_counts_only_for_the_databases_passed_to_it(tmp_path):
+    app(tmp_path, {"db.ts": DB + """
+        function applySchema(target: Dexie, extra: Record<string, string> = {}) {
+          target.version(1).stores({ t: "++id", ...extra });
+        }
+        export const a = new Dexie("A");
+        export const b = new Dexie("B");
+        export const c = new Dexie("C");
+        applySchema(a);
+        applySchema(b, { u: "id" });
+        class D extends Dexie {
+          constructor() { super("D"); applySchema(this, { d: "id" }); }
+        }
+        """})
+    assert declared(tmp_path) == {"A": {"t": "++id"}, "B": {"t": "++id", "u": "id"}, "C": {},
+                                  "D": {"t": "++id", "d": "id"}}
+
+
+@pytest.mark.parametrize("declaration, imported", [
+    ('export const db = new Dexie("F");', 'import { db } from "./db";'),
+    ('const db = new Dexie("F");\nexport default db;', 'import db from "./db";'),
+    ('class F extends Dexie { constructor() { super("F"); } }\nexport const db = new F();', 'import { db } from "./db";'),
+])
+def test_versions_declared_in_another_file_on_an_imported_database(tmp_path, declaration, imported):
+    app(tmp_path, {"db.ts": DB + declaration + '\ndb.version(1).stores({ t: "++id" });',
+                   "schema.ts": imported + '\ndb.version(2).stores({ t: "++id, a", u: "id" });'})
+    [db] = read_declarations([tmp_path])
+    assert {n: t.schema.spec for n, t in db.tables.items()} == {"t": "++id, a", "u": "id"}
+    assert db.versions[-1].location == f"{tmp_path / 'schema.ts'}:2:1"
+
+
 def test_for_in_over_keys_with_a_constant_lookup(tmp_path):
     app(tmp_path, {"db.ts": DB + """
         const BY_NAME = { first: { version: 1, stores: { t: "++id" } }, second: { version: 2, stores: { t: "++id, a" } } };

@@ -15,7 +15,7 @@ from migrator.errors import DeclarationError
 from migrator.dexie_schema import MergedSchema, TableSchema, VersionSpec, merge_versions
 from migrator.jstypes import ArrayOf, JsType, MapOf, ObjectOf, Prim, RecordOf, SetOf, UnionOf
 
-from .databases import FoundDatabase, Unevaluated, find_databases
+from .databases import FoundDatabase, Unevaluated, add_imported_versions, find_databases
 from .linker import Linker
 from .modules import Modules
 from .source import SourceCache, iter_source_files
@@ -66,16 +66,22 @@ def read_declarations(paths: Iterable[str | Path]) -> list[DeclaredDatabase]:
     cache = SourceCache()
     linker = Linker(cache)
     converter = TypeConverter(Modules(cache), linker)
-    databases = []
+    found: list[FoundDatabase] = []
+    versions_elsewhere = []
     for path in iter_source_files(paths):
         if not path.is_file():
             raise DeclarationError(str(path), "no such file or directory",
                                    "pass the app's source folder or files (e.g. src/)")
         # Speed only: a file that never spells "dexie" cannot declare a database (this
         # skips bundles and vendored code); the decision itself is made on the syntax tree.
-        if b"dexie" not in path.read_bytes().lower():
-            continue
-        databases.extend(_declare(found, converter) for found in find_databases(cache.get(path), linker))
+        text = path.read_bytes()
+        if b"dexie" in text.lower():
+            found.extend(find_databases(cache.get(path), linker))
+        if b".version(" in text:
+            versions_elsewhere.append(path)
+    for path in versions_elsewhere:
+        add_imported_versions(cache.get(path), linker, found)
+    databases = [_declare(db, converter) for db in found]
     _note_duplicates(databases)
     return databases
 

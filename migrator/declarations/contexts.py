@@ -10,7 +10,7 @@ only when used, so a helper called with runtime values elsewhere does no harm.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from tree_sitter import Node
 
@@ -24,8 +24,11 @@ _MAX_DEPTH = 8
 
 
 class Contexts:
-    def __init__(self, sf: SourceFile, evaluator: Evaluator):
-        self.sf, self.evaluator = sf, evaluator
+    def __init__(self, sf: SourceFile, evaluator: Evaluator,
+                 accept: Callable[[Node, Node], bool] = lambda function, call: True):
+        """`accept(function, call)`: whether a call of a helper counts (e.g. only the calls
+        that pass this database to a helper shared by several)."""
+        self.sf, self.evaluator, self.accept = sf, evaluator, accept
 
     def of(self, node: Node, depth: int = 0) -> list[Env]:
         """Every environment `node` runs in ([{}] for plain top-level or constructor code)."""
@@ -42,7 +45,7 @@ class Contexts:
             return [{**env, owner.id: [_const(item), _const(float(i))]}
                     for env in self.of(call, depth + 1)
                     for i, item in enumerate(self._items(receiver, env, call))]
-        sites = self._call_sites(owner)
+        sites = [site for site in self.call_sites(owner) if self.accept(owner, site)]
         if not sites:
             return self.of(owner, depth + 1)
         envs = []
@@ -75,7 +78,7 @@ class Contexts:
                                                 "other than a constant array")
         return items
 
-    def _call_sites(self, function: Node) -> list[Node]:
+    def call_sites(self, function: Node) -> list[Node]:
         """Calls of a helper: `this.m(...)` for a method or class field of the same class,
         `f(...)` for a function declared (or assigned to a variable) in this file."""
         holder = function.parent

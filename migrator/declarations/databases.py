@@ -9,14 +9,16 @@ its spelling), so two `db` variables in different scopes stay apart.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 from tree_sitter import Node
 
 from migrator.dexie_schema import DexieSchemaError, VersionSpec, parse_table_spec
 from migrator.errors import DUMP_REMEDY, DeclarationError
 
+from .bindings import FUNCTION_NODES, ParameterSite, parameter_site
 from .contexts import Contexts
-from .evaluate import UNDEFINED, Entry, Evaluator, find_binding, string_value
+from .evaluate import UNDEFINED, Entry, Evaluator, find_binding, import_source, string_value
 from .linker import Linker
 from .source import TRANSPARENT_EXPRESSIONS, SourceFile, kids, unwrap, walk
 
@@ -48,6 +50,7 @@ class FoundDatabase:
     type_nodes: list[Node] = field(default_factory=list)     # `Dexie & {...}` types
     class_node: Node | None = None
     unevaluated: list[Unevaluated] = field(default_factory=list)
+    bindings: set[int] = field(default_factory=set)   # declarators holding it (`const db = new ...`), for other files
 
 
 def dexie_names(sf: SourceFile) -> set[str]:
@@ -186,6 +189,7 @@ def _from_new(sf: SourceFile, evaluator: Evaluator, node: Node, version_calls: l
         if annotation is not None:
             db.type_nodes.append(annotation)
         matches = _binding_matcher(sf, db.variable, parent, node)
+        db.bindings.add(parent.id)
     elif parent is not None and parent.type == "assignment_expression":
         left = parent.child_by_field_name("left")
         db.variable = sf.text(left)
@@ -193,7 +197,7 @@ def _from_new(sf: SourceFile, evaluator: Evaluator, node: Node, version_calls: l
             matches = _binding_matcher(sf, db.variable, find_binding(sf, db.variable, left), node)
         else:                                                   # this.db = new Dexie(...)
             matches = lambda receiver, text=db.variable: receiver.id == node.id or sf.text(receiver) == text
-    _read_versions(sf, evaluator, db, [c for c in version_calls if matches(_receiver(c))])
+    _read_versions(sf, evaluator, db, version_calls, matches)
     return db
 
 
@@ -227,6 +231,7 @@ def _from_class(sf: SourceFile, evaluator: Evaluator, node: Node, version_calls:
                      "so the database name is unknown")
     db = FoundDatabase(sf, node, name, sf.location(node), variable, notes=notes, class_node=node)
     instances = _instance_bindings(sf, variable, nodes) if variable else set()
+    db.bindings.update(instances)
 
     def matches(receiver: Node) -> bool:
         if receiver.type == "this":
@@ -239,7 +244,7 @@ def _from_class(sf: SourceFile, evaluator: Evaluator, node: Node, version_calls:
             return binding is not None and binding.id in instances
         return False
 
-    _read_versions(sf, evaluator, db, [c for c in version_calls if matches(_receiver(c))])
+    _read_versions(sf, evaluator, db, version_calls, matches)
     return db
 
 
@@ -256,9 +261,52 @@ def _instance_bindings(sf: SourceFile, class_name: str, nodes: list[Node]) -> se
     return found
 
 
+def add_imported_versions(sf: SourceFile, linker: Linker, databases: list[FoundDatabase]) -> None:
+    """Version calls in `sf` on a database imported from another file of the app
+    (`import { db } from "./db"; db.version(2).stores({...})`)."""
+    by_binding = {(db.sf.path, binding): db for db in databases for binding in db.bindings}
+    if not by_binding:
+        return
+    evaluator = linker.evaluator(sf)
+    for call in (n for n in walk(sf.root) if _is_method_call(sf, n, "version")):
+        receiver = _receiver(call)
+        binding = find_binding(sf, sf.text(receiver), receiver) if receiver.type == "identifier" else None
+        if binding is None or import_source(sf, binding) is None:
+            continue
+        try:
+            origin = linker.imported(sf, binding, receiver)
+        except DeclarationError:
+            continue                          # not a module of the app: not one of its databases
+        if not isinstance(origin, tuple) or origin[1].type != "identifier":
+            continue
+        home, name = origin[0].sf, origin[1]
+        declarator = find_binding(home, home.text(name), name)
+        db = by_binding.get((home.path, declarator.id)) if declarator is not None else None
+        if db is not None and db.sf.path != sf.path:
+            _read_versions(sf, evaluator, db, [call], lambda r: True)
+
+
 # -- versions --------------------------------------------------------------------------
-def _read_versions(sf: SourceFile, evaluator: Evaluator, db: FoundDatabase, calls: list[Node]) -> None:
-    contexts = Contexts(sf, evaluator)
+def _read_versions(sf: SourceFile, evaluator: Evaluator, db: FoundDatabase, version_calls: list[Node],
+                   matches: Callable[[Node], bool]) -> None:
+    """The version calls on this database: on its variable or `this`, or on a parameter of a
+    helper function that is called with it (`function applySchema(db) {...}`, `applySchema(db)`;
+    then only those calls of the helper count)."""
+    helpers: dict[int, int] = {}          # helper function node id -> position of the database parameter
+    probe = Contexts(sf, evaluator)
+    calls = []
+    for call in version_calls:
+        receiver = _receiver(call)
+        if matches(receiver):
+            calls.append(call)
+            continue
+        parameter = _helper_parameter(sf, receiver)
+        if parameter is not None and any(_passes(site, parameter.position, matches)
+                                         for site in probe.call_sites(parameter.owner)):
+            helpers[parameter.owner.id] = parameter.position
+            calls.append(call)
+    contexts = Contexts(sf, evaluator, lambda function, site: function.id not in helpers or
+                        _passes(site, helpers[function.id], matches))
     for call in calls:
         try:
             envs = contexts.of(call)
@@ -267,6 +315,19 @@ def _read_versions(sf: SourceFile, evaluator: Evaluator, db: FoundDatabase, call
             continue
         for env in envs:
             _read_version(sf, evaluator.with_env(env), db, call)
+
+
+def _helper_parameter(sf: SourceFile, receiver: Node) -> ParameterSite | None:
+    if receiver.type != "identifier":
+        return None
+    binding = find_binding(sf, sf.text(receiver), receiver)
+    site = parameter_site(binding) if binding is not None else None
+    return site if site is not None and site.owner.type in FUNCTION_NODES and site.pattern.type == "identifier" else None
+
+
+def _passes(call: Node, position: int, matches: Callable[[Node], bool]) -> bool:
+    args = kids(call.child_by_field_name("arguments"))
+    return position < len(args) and matches(unwrap(args[position]))
 
 
 def _in_call(sf: SourceFile, exc: DeclarationError, call: Node) -> DeclarationError:
