@@ -254,6 +254,8 @@ class Evaluator:
             what = "a function parameter" if binding.type in ("required_parameter", "optional_parameter", "identifier") \
                 else f"declared by a {binding.type.replace('_', ' ')}"
             raise self.fail(ident, f"`{name}` is {what}, not a constant")
+        if binding.child_by_field_name("name").type != "identifier":
+            raise self.fail(ident, f"`{name}` is destructured from another value, which is not followed here")
         if not is_const(binding):
             raise self.fail(ident, f"`{name}` is not declared with `const`, so its value may change")
         value = binding.child_by_field_name("value")
