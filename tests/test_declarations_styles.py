@@ -80,6 +80,14 @@ IMPORT_STYLES = {
         'const db = new Dexie("X");\ndb.version(1).stores(require("./schema").S);'),
     "CommonJS whole module.exports": ({"schema.cjs": 'const S = { t: "++id, a" };\nmodule.exports = S;'},
                                       'const S = require("./schema.cjs");\nconst db = new Dexie("X");\ndb.version(1).stores({ ...S });'),
+    "JSON file imported": ({"schema.json": '{"S": {"t": "++id, a"}, "V": 1}'},
+                           'import data from "./schema.json";\nconst db = new Dexie("X");\ndb.version(data.V).stores(data.S);'),
+    "JSON file required": ({"schema.json": '{"t": "++id, a"}'},
+                           'const db = new Dexie("X");\ndb.version(1).stores(require("./schema.json"));'),
+    "enum members as table names": (
+        {"tables.ts": 'export enum Table { T = "t", Unused = "u" }\nexport enum Version { First = 1 }'},
+        'import { Table, Version } from "./tables";\nconst db = new Dexie("X");\n'
+        'db.version(Version.First).stores({ [Table.T]: "++id, a" });'),
     "ESM default import of CommonJS": ({"schema.cjs": 'module.exports = { t: "++id, a" };'},
                                        'import S from "./schema.cjs";\nconst db = new Dexie("X");\ndb.version(1).stores(S);'),
 }

@@ -216,6 +216,12 @@ class Module:
         return origin if isinstance(origin, Module) else origin[0].value(origin[1])
 
 
+@dataclass
+class Constant:
+    """A value that comes from outside the syntax trees (an imported `.json` file)."""
+    value: Any
+
+
 Origin = tuple["Evaluator", Node]
 
 
@@ -285,7 +291,7 @@ class Evaluator:
                 raise self.fail(ident, f"`{name}` is assigned again at {self.sf.location(again)}, so its value may change")
         return value
 
-    def origin(self, ident: Node) -> "Origin | Module | None":
+    def origin(self, ident: Node) -> "Origin | Module | Constant | None":
         """Where an identifier's value is written: (evaluator, expression) through constants
         of this file and imports of relative modules; a Module for `import * as`; None for
         names bound by destructuring, parameters or loops (their value is computed)."""
@@ -295,6 +301,8 @@ class Evaluator:
             raise self.fail(ident, f"`{name}` is not defined in this file (nor imported)")
         if binding.type == "variable_declarator" and binding.child_by_field_name("name").type == "identifier":
             return self, self._initializer(ident, name, binding)
+        if binding.type == "enum_declaration":
+            return self, binding
         source = import_source(self.sf, binding) if binding.type == "identifier" else None
         if source is not None:
             if self.linker is None:
@@ -306,6 +314,8 @@ class Evaluator:
         found = self.origin(ident)
         if isinstance(found, Module):
             return found
+        if isinstance(found, Constant):
+            return found.value
         if found is not None:
             evaluator, node = found
             return evaluator.value(node)
@@ -383,9 +393,27 @@ class Evaluator:
             return {entry.key: entry.get() for entry in self.entries(node)}
         if kind == "call_expression":
             return self._call(node)
+        if kind == "enum_declaration":
+            return self._enum(node)
         if kind in ("member_expression", "subscript_expression"):
             return self._member(node)
         raise self.fail(original, f"a {kind.replace('_', ' ')} is not a constant expression")
+
+    def _enum(self, node: Node) -> dict:
+        """A TypeScript enum as the object it compiles to (names to values; numbers count up)."""
+        members: dict[str, Any] = {}
+        next_number: Any = 0.0
+        for member in kids(node.child_by_field_name("body")):
+            if member.type == "enum_assignment":
+                value = self.value(member.child_by_field_name("value"))
+                key = member.child_by_field_name("name")
+            else:
+                value, key = next_number, member
+                if value is None:
+                    raise self.fail(member, "an enum member without a value after a string member")
+            members[self.property_key(key)] = value
+            next_number = value + 1 if isinstance(value, float) else None
+        return members
 
     def _unary(self, node: Node) -> Any:
         operator = node.child_by_field_name("operator")

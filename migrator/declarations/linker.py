@@ -9,11 +9,15 @@ Package imports are not followed: their source is not part of the app.
 
 from __future__ import annotations
 
+import json
+
+from typing import Any
+
 from tree_sitter import Node
 
 from migrator.errors import DeclarationError
 
-from .evaluate import Evaluator, Module, Origin, string_value
+from .evaluate import Constant, Evaluator, Module, Origin, string_value
 from .modules import resolve_module
 from .source import SourceCache, SourceFile, kids, unwrap
 
@@ -32,12 +36,15 @@ class Linker:
         return self._evaluators[sf.path]
 
     # -- entry points used by the evaluator ------------------------------------------------
-    def imported(self, sf: SourceFile, binding: Node, ident: Node) -> Origin | Module:
+    def imported(self, sf: SourceFile, binding: Node, ident: Node) -> Origin | Module | Constant:
         """What an import binding (`import x`, `import { a as x }`, `import * as x`) stands for."""
         statement = binding
         while statement.type != "import_statement":
             statement = statement.parent
-        target = self._module(sf, string_value(sf, statement.child_by_field_name("source")), ident)
+        specifier = string_value(sf, statement.child_by_field_name("source"))
+        if specifier.endswith(".json"):
+            return Constant(self._json(sf, specifier, ident))
+        target = self._module(sf, specifier, ident)
         if binding.parent.type == "namespace_import":
             return Module(self, target)
         if binding.parent.type == "import_clause":
@@ -51,8 +58,21 @@ class Linker:
                                    f"{target.path} does not export `{name}`")
         return found
 
-    def required(self, sf: SourceFile, specifier: str, at: Node) -> Module:
+    def required(self, sf: SourceFile, specifier: str, at: Node) -> Any:
+        """`require(specifier)`: a Module, or the data of a `.json` file."""
+        if specifier.endswith(".json"):
+            return self._json(sf, specifier, at)
         return Module(self, self._module(sf, specifier, at))
+
+    def _json(self, sf: SourceFile, specifier: str, at: Node) -> Any:
+        path = resolve_module(sf.path, specifier)
+        if path is None:
+            raise DeclarationError(sf.location(at), f"cannot evaluate `{sf.text(at)}` statically: "
+                                   f"{specifier!r} imported by {sf.path} was not found")
+        try:
+            return json.loads(path.read_text(encoding="utf-8"), parse_int=float)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise DeclarationError(sf.location(at), f"{path} is not valid JSON: {exc}") from None
 
     def export(self, sf: SourceFile, name: str) -> Origin | Module | None:
         """Where `sf` defines its export `name` ("default" for the default export or
