@@ -247,6 +247,21 @@ def test_versions_declared_in_another_file_on_an_imported_database(tmp_path, dec
     assert db.versions[-1].location == f"{tmp_path / 'schema.ts'}:2:1"
 
 
+@pytest.mark.parametrize("helper", [
+    'export function applySchema(target: Dexie, n = 2) {\n  target.version(n).stores({ t: "++id, a", u: "id" });\n}',
+    'export const applySchema = (target: Dexie, n = 2) => {\n  for (const v of [1, n]) target.version(v).stores({ t: "++id, a", u: "id" });\n};',
+])
+def test_a_helper_in_another_file_given_the_database(tmp_path, helper):
+    app(tmp_path, {"schema.ts": helper,
+                   "db.ts": DB + 'import { applySchema } from "./schema";\n'
+                                 'class F extends Dexie { constructor() { super("F"); applySchema(this); } }\n'
+                                 'export const other = new Dexie("O");\napplySchema(other, 3);'})
+    found = {db.name: db for db in read_declarations([tmp_path])}
+    assert {n: t.schema.spec for n, t in found["F"].tables.items()} == {"t": "++id, a", "u": "id"}
+    assert found["F"].merged.version == 2 and found["O"].merged.version == 3
+    assert found["F"].versions[-1].location.startswith(f"{tmp_path / 'schema.ts'}:2:")
+
+
 def test_for_in_over_keys_with_a_constant_lookup(tmp_path):
     app(tmp_path, {"db.ts": DB + """
         const BY_NAME = { first: { version: 1, stores: { t: "++id" } }, second: { version: 2, stores: { t: "++id, a" } } };

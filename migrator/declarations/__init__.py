@@ -15,7 +15,7 @@ from migrator.errors import DeclarationError
 from migrator.dexie_schema import MergedSchema, TableSchema, VersionSpec, merge_versions
 from migrator.jstypes import ArrayOf, JsType, MapOf, ObjectOf, Prim, RecordOf, SetOf, UnionOf
 
-from .databases import FoundDatabase, Unevaluated, add_imported_versions, find_databases
+from .databases import FoundDatabase, Unevaluated, add_helper_versions, add_imported_versions, find_databases
 from .linker import Linker
 from .modules import Modules
 from .source import SourceCache, iter_source_files
@@ -81,6 +81,7 @@ def read_declarations(paths: Iterable[str | Path]) -> list[DeclaredDatabase]:
             versions_elsewhere.append(path)
     for path in versions_elsewhere:
         add_imported_versions(cache.get(path), linker, found)
+    add_helper_versions(linker, found)
     databases = [_declare(db, converter) for db in found]
     _note_duplicates(databases)
     return databases

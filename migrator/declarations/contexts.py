@@ -25,10 +25,12 @@ _MAX_DEPTH = 8
 
 class Contexts:
     def __init__(self, sf: SourceFile, evaluator: Evaluator,
-                 accept: Callable[[Node, Node], bool] = lambda function, call: True):
+                 accept: Callable[[Node, Node], bool] = lambda function, call: True,
+                 given: dict[int, list[Callable[[], Any]]] | None = None):
         """`accept(function, call)`: whether a call of a helper counts (e.g. only the calls
-        that pass this database to a helper shared by several)."""
-        self.sf, self.evaluator, self.accept = sf, evaluator, accept
+        that pass this database to a helper shared by several). `given`: the arguments of a
+        helper called from another file, per function node id (its only run)."""
+        self.sf, self.evaluator, self.accept, self.given = sf, evaluator, accept, given or {}
 
     def of(self, node: Node, depth: int = 0) -> list[Env]:
         """Every environment `node` runs in ([{}] for plain top-level or constructor code)."""
@@ -37,6 +39,8 @@ class Contexts:
             return [{}]
         if owner.type == "for_in_statement":
             return self._loop(owner, depth)
+        if owner.id in self.given:
+            return [{owner.id: self.given[owner.id]}]
         if owner.type == "method_definition" and self.sf.text(owner.child_by_field_name("name")) == "constructor":
             return self.of(owner, depth + 1)
         iteration = _iteration(self.sf, owner)
@@ -53,7 +57,7 @@ class Contexts:
             for env in self.of(site, depth + 1):
                 scoped = self.evaluator.with_env(env)
                 args = kids(site.child_by_field_name("arguments"))
-                envs.append({**env, owner.id: [_lazy(scoped, a) for a in args]})
+                envs.append({**env, owner.id: [lazy(scoped, a) for a in args]})
         return envs
 
     def _loop(self, loop: Node, depth: int) -> list[Env]:
@@ -151,5 +155,6 @@ def _const(value: Any):
     return lambda: value
 
 
-def _lazy(evaluator: Evaluator, node: Node):
+def lazy(evaluator: Evaluator, node: Node) -> Callable[[], Any]:
+    """An argument, evaluated when (and each time) it is used."""
     return lambda: evaluator.value(node)

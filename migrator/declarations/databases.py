@@ -17,7 +17,7 @@ from migrator.dexie_schema import DexieSchemaError, VersionSpec, parse_table_spe
 from migrator.errors import DUMP_REMEDY, DeclarationError
 
 from .bindings import FUNCTION_NODES, ParameterSite, parameter_site
-from .contexts import Contexts
+from .contexts import Contexts, lazy
 from .evaluate import UNDEFINED, Entry, Evaluator, find_binding, import_source, string_value
 from .linker import Linker
 from .source import TRANSPARENT_EXPRESSIONS, SourceFile, kids, unwrap, walk
@@ -51,6 +51,7 @@ class FoundDatabase:
     class_node: Node | None = None
     unevaluated: list[Unevaluated] = field(default_factory=list)
     bindings: set[int] = field(default_factory=set)   # declarators holding it (`const db = new ...`), for other files
+    matches: Callable[[Node], bool] = lambda receiver: False   # whether an expression of `sf` is this database
 
 
 def dexie_names(sf: SourceFile) -> set[str]:
@@ -197,6 +198,8 @@ def _from_new(sf: SourceFile, evaluator: Evaluator, node: Node, version_calls: l
             matches = _binding_matcher(sf, db.variable, find_binding(sf, db.variable, left), node)
         else:                                                   # this.db = new Dexie(...)
             matches = lambda receiver, text=db.variable: receiver.id == node.id or sf.text(receiver) == text
+    db.matches = matches
+    db.matches = matches
     _read_versions(sf, evaluator, db, version_calls, matches)
     return db
 
@@ -244,6 +247,8 @@ def _from_class(sf: SourceFile, evaluator: Evaluator, node: Node, version_calls:
             return binding is not None and binding.id in instances
         return False
 
+    db.matches = matches
+    db.matches = matches
     _read_versions(sf, evaluator, db, version_calls, matches)
     return db
 
@@ -308,13 +313,58 @@ def _read_versions(sf: SourceFile, evaluator: Evaluator, db: FoundDatabase, vers
     contexts = Contexts(sf, evaluator, lambda function, site: function.id not in helpers or
                         _passes(site, helpers[function.id], matches))
     for call in calls:
-        try:
-            envs = contexts.of(call)
-        except DeclarationError as exc:
-            db.unevaluated.append(Unevaluated(_in_call(sf, exc, call), None, None))
-            continue
-        for env in envs:
-            _read_version(sf, evaluator.with_env(env), db, call)
+        _read_in_contexts(sf, evaluator, db, call, contexts)
+
+
+def _read_in_contexts(sf: SourceFile, evaluator: Evaluator, db: FoundDatabase, call: Node, contexts: Contexts) -> None:
+    try:
+        envs = contexts.of(call)
+    except DeclarationError as exc:
+        db.unevaluated.append(Unevaluated(_in_call(sf, exc, call), None, None))
+        return
+    for env in envs:
+        _read_version(sf, evaluator.with_env(env), db, call)
+
+
+def add_helper_versions(linker: Linker, databases: list[FoundDatabase]) -> None:
+    """Version calls inside a helper imported from another file of the app and called with
+    the database (`import { applySchema } from "./schema"; applySchema(db)`)."""
+    for db in databases:
+        sf, evaluator = db.sf, linker.evaluator(db.sf)
+        for call in walk(sf.root):
+            callee = call.child_by_field_name("function") if call.type == "call_expression" else None
+            if callee is None or callee.type != "identifier":
+                continue
+            binding = find_binding(sf, sf.text(callee), callee)
+            if binding is None or binding.type != "identifier" or import_source(sf, binding) is None:
+                continue
+            try:
+                origin = linker.imported(sf, binding, callee)
+            except DeclarationError:
+                continue                          # a package's function: not the app's
+            function = _function_of(origin)
+            args = kids(call.child_by_field_name("arguments"))
+            positions = {i for i, arg in enumerate(args) if db.matches(unwrap(arg))}
+            if function is None or not positions:
+                continue
+            home = origin[0]
+            contexts = Contexts(home.sf, home, given={function.id: [lazy(evaluator, arg) for arg in args]})
+            for version_call in (n for n in walk(function) if _is_method_call(home.sf, n, "version")):
+                parameter = _helper_parameter(home.sf, _receiver(version_call))
+                if parameter is not None and parameter.owner.id == function.id and parameter.position in positions:
+                    _read_in_contexts(home.sf, home, db, version_call, contexts)
+
+
+def _function_of(origin: object) -> Node | None:
+    """The function an imported name stands for (`export function f`, `export const f = () => ...`)."""
+    if not isinstance(origin, tuple):
+        return None
+    evaluator, node = origin
+    if node.type == "identifier":
+        node = find_binding(evaluator.sf, evaluator.sf.text(node), node)
+        if node is not None and node.type == "variable_declarator":
+            node = unwrap(node.child_by_field_name("value")) if node.child_by_field_name("value") else None
+    return node if node is not None and node.type in FUNCTION_NODES else None
 
 
 def _helper_parameter(sf: SourceFile, receiver: Node) -> ParameterSite | None:
