@@ -22,7 +22,7 @@ from .diff.merge import merge_schema
 from .diff.schema_reader import SchemaReadError
 from .dumps import open_dump
 from .dumps.profile import DumpProfile, profile_dump
-from .errors import MigratorError
+from .errors import DeclarationError, MigratorError
 from .importer.run import ImportOptions, ImportSummary, run_import
 from .sinks.convex_http import ConvexClient, Deployment, resolve_deployment
 from .sinks.dry_run import DryRunClient, DryRunReport
@@ -93,9 +93,34 @@ def _named(found: list[DeclaredDatabase], database: str | None, dumps: list[str 
     return found
 
 
-def _declared_inputs(db: DeclaredDatabase) -> dict[str, DeclaredTableInput]:
-    return {name: DeclaredTableInput(name=name, schema=t.schema, row_type=t.row_type, type_name=t.type_name)
-            for name, t in db.tables.items()}
+def _declared_inputs(db: DeclaredDatabase, observed: dict[str, ObservedTable]) -> dict[str, DeclaredTableInput]:
+    """The declared tables, and the dump's tables the source may declare but cannot say statically."""
+    inputs = {name: DeclaredTableInput(name=name, schema=t.schema, row_type=t.row_type, type_name=t.type_name,
+                                       schema_unknown=t.unknown.error.message if t.unknown else None)
+              for name, t in db.tables.items()}
+    for name in observed:
+        unknown = db.unknown_reason(name) if name not in inputs else None
+        if unknown is not None:
+            inputs[name] = DeclaredTableInput(name=name, schema=None, row_type=None,
+                                              schema_unknown=unknown.error.message)
+    return inputs
+
+
+def _from_dump(db: DeclaredDatabase, observed: dict[str, ObservedTable], dumps: list[str]) -> list[str]:
+    """The tables whose schema the dump gives because the source cannot be evaluated; an
+    error when there is no dump, or the dump lacks one of them."""
+    if not observed:
+        raise db.unevaluated[0].error
+    unknown = [t for t in db.tables.values() if t.schema is None]
+    for table in unknown:
+        if table.name not in observed or observed[table.name].schema is None:
+            error = table.unknown.error
+            raise DeclarationError(error.location, error.message[len(error.location) + 2:] +
+                                   f"; the dump ({', '.join(dumps)}) has no schema for table {table.name!r} either",
+                                   "give a dexie-export-import dump that holds the table, or make the "
+                                   "declaration static")
+    from_dump = [t.name for t in unknown] + [n for n in observed if n not in db.tables]
+    return from_dump
 
 
 def plan_mappings(dexie: list[str | Path], dumps: list[str | Path], out_dir: str | Path = "mappings", *,
@@ -134,10 +159,17 @@ def plan_mappings(dexie: list[str | Path], dumps: list[str | Path], out_dir: str
         if dates:
             options.dates = dates
         db = declared.get(name)
-        plan = plan_database(name, _declared_inputs(db) if db else {}, observed.get(name, {}), options, references)
+        from_dump = _from_dump(db, observed.get(name, {}), dump_sources.get(name, [])) \
+            if db and not db.complete() else []
+        plan = plan_database(name, _declared_inputs(db, observed.get(name, {})) if db else {}, observed.get(name, {}),
+                             options, references)
         plan.sources = {"dexie": [db.location] if db else [], "dumps": dump_sources.get(name, [])}
         if db:
             plan.notes.extend(db.notes)          # these include each .upgrade() that is not run
+        if from_dump:
+            plan.notes.append(f"the schema of {', '.join(map(repr, from_dump))} comes from the dump "
+                              f"({', '.join(dump_sources[name])}), since the source cannot be evaluated "
+                              f"statically; every other table's from the declaration at {db.location}")
         if not write:
             result.plans.append(plan)
             continue

@@ -32,13 +32,16 @@ class DumpError(MigratorError):
         super().__init__(f"{', '.join(where)}: {message}", remedy)
 
 
+DUMP_REMEDY = ("give the database's dump to `plan` as well (`dexie-convex plan --dexie SRC DUMP`): "
+               "tables the source cannot evaluate are then read from the dump's own schema")
+
+
 class DeclarationError(MigratorError):
     """Dexie declarations the tool cannot evaluate statically; `location` is file:line:col."""
 
     def __init__(self, location: str, message: str, remedy: str | None = None):
         self.location = location
-        super().__init__(f"{location}: {message}", remedy or
-                         "give the dump as well (--dump), or set the table in the mapping file")
+        super().__init__(f"{location}: {message}", remedy or DUMP_REMEDY)
 
 
 class MappingError(MigratorError):

@@ -184,3 +184,11 @@ def test_union_document_and_not_understood_tables_are_differences(tmp_path):
     assert changes["document-changed"].breaking and 'v.literal("b")' in changes["document-changed"].why
     assert changes["table-not-understood"].table == "q" and changes["table-not-understood"].breaking
     assert "old.ts:3:" in changes["table-not-understood"].why
+
+
+def test_a_destructured_constant_is_not_read_as_the_whole_object(tmp_path):
+    schema = _read(tmp_path, '''const fields = { a: v.string() };
+const { a } = fields;
+export default defineSchema({ t: defineTable({ a }) });
+''')
+    assert "destructured" in schema.tables["t"].problem and "schema.ts:5:48" in schema.tables["t"].problem

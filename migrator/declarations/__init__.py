@@ -13,23 +13,25 @@ from typing import Iterable
 
 from migrator.errors import DeclarationError
 from migrator.dexie_schema import MergedSchema, TableSchema, VersionSpec, merge_versions
-from migrator.jstypes import ArrayOf, JsType, MapOf, ObjectOf, Prim, RecordOf, SetOf, UnionOf, describe
+from migrator.jstypes import ArrayOf, JsType, MapOf, ObjectOf, Prim, RecordOf, SetOf, UnionOf
 
-from .databases import FoundDatabase, find_databases
+from .databases import FoundDatabase, Unevaluated, add_helper_versions, add_imported_versions, find_databases
+from .linker import Linker
 from .modules import Modules
 from .source import SourceCache, iter_source_files
 from .ts_types import TypeConverter
 
-__all__ = ["DeclaredTable", "DeclaredDatabase", "read_declarations"]
+__all__ = ["DeclaredTable", "DeclaredDatabase", "Unevaluated", "read_declarations"]
 
 
 @dataclass
 class DeclaredTable:
     name: str
-    schema: TableSchema                 # merged final spec (migrator.dexie_schema)
-    row_type: ObjectOf | None           # from TypeScript, None when untyped
+    schema: TableSchema | None          # merged final spec; None when the source cannot be evaluated (`unknown`)
+    row_type: JsType | None             # from TypeScript, None when untyped
     type_name: str | None               # e.g. "Contact"
     type_location: str | None           # file:line:col of the type declaration
+    unknown: Unevaluated | None = None  # why the spec is not known (schema is None then)
 
 
 @dataclass
@@ -42,22 +44,45 @@ class DeclaredDatabase:
     tables: dict[str, DeclaredTable]    # the final tables
     upgrades: list[str] = field(default_factory=list)   # locations of .upgrade() calls
     notes: list[str] = field(default_factory=list)      # anything the user should know
+    unevaluated: list[Unevaluated] = field(default_factory=list)  # what the source does not say statically
+
+    def unknown_reason(self, table: str) -> Unevaluated | None:
+        """Why the final spec of `table` is not known from the source (None: it is known).
+
+        A part that could not be evaluated in version n leaves a table unknown unless a later
+        version declares it again statically; one of unknown version leaves every table unknown.
+        """
+        covering = [p for p in self.unevaluated if (p.tables is None or table in p.tables) and (
+            p.version is None or not any(v.number > p.version and table in v.stores for v in self.versions))]
+        # the latest version's problem is the one that decides the final spec
+        return max(covering, key=lambda p: (p.version is not None, p.version or 0), default=None)
+
+    def complete(self) -> bool:
+        return not self.unevaluated
 
 
 def read_declarations(paths: Iterable[str | Path]) -> list[DeclaredDatabase]:
     """All databases declared in the given files and (recursively) directories."""
     cache = SourceCache()
-    converter = TypeConverter(Modules(cache))
-    databases = []
+    linker = Linker(cache)
+    converter = TypeConverter(Modules(cache), linker)
+    found: list[FoundDatabase] = []
+    versions_elsewhere = []
     for path in iter_source_files(paths):
         if not path.is_file():
             raise DeclarationError(str(path), "no such file or directory",
                                    "pass the app's source folder or files (e.g. src/)")
         # Speed only: a file that never spells "dexie" cannot declare a database (this
         # skips bundles and vendored code); the decision itself is made on the syntax tree.
-        if b"dexie" not in path.read_bytes().lower():
-            continue
-        databases.extend(_declare(found, converter) for found in find_databases(cache.get(path)))
+        text = path.read_bytes()
+        if b"dexie" in text.lower():
+            found.extend(find_databases(cache.get(path), linker))
+        if b".version(" in text:
+            versions_elsewhere.append(path)
+    for path in versions_elsewhere:
+        add_imported_versions(cache.get(path), linker, found)
+    add_helper_versions(linker, found)
+    databases = [_declare(db, converter) for db in found]
     _note_duplicates(databases)
     return databases
 
@@ -78,32 +103,36 @@ def _declare(found: FoundDatabase, converter: TypeConverter) -> DeclaredDatabase
     if found.class_node is not None:
         members.update(converter.class_table_members(found.sf, found.class_node))
 
-    tables: dict[str, DeclaredTable] = {}
-    for name, schema in merged.tables.items():
-        table = DeclaredTable(name, schema, None, None, None)
+    declared = DeclaredDatabase(
+        name=found.name if found.name is not None else "",
+        location=found.location, variable=found.variable, versions=found.versions,
+        merged=merged, tables={}, upgrades=list(found.upgrades), notes=notes, unevaluated=list(found.unevaluated))
+    for problem in found.unevaluated:
+        what = "every table" if problem.tables is None else ", ".join(map(repr, problem.tables))
+        notes.append(f"not evaluated statically ({what}): {problem.error.message}")
+    named = list(members) + [t for problem in found.unevaluated for t in problem.tables or ()]
+    names = list(merged.tables) + [n for n in dict.fromkeys(named) if n not in merged.tables and declared.unknown_reason(n)]
+    for name in names:
+        unknown = declared.unknown_reason(name)
+        table = DeclaredTable(name, None if unknown else merged.tables[name], None, None, None, unknown)
         if name in members:
             sf, type_node = members[name]
             row = converter.row_type(sf, type_node)
             table.type_name, table.type_location = row.name, row.location
             notes.extend(f"table {name!r}: {note}" for note in row.notes)
-            if isinstance(row.type, ObjectOf):
+            if isinstance(row.type, Prim) and row.type.kind == "any":
+                why = f" ({row.type.note})" if row.type.note else ""
+                notes.append(f"table {name!r}: rows are declared as `any`{why}; treated as untyped")
+            else:
                 table.row_type = row.type
                 notes.extend(f"table {name!r}: field {path}: any ({why})" for path, why in _any_notes(row.type, ""))
-            else:
-                why = f" ({row.type.note})" if isinstance(row.type, Prim) and row.type.note else ""
-                notes.append(f"table {name!r}: rows are declared as `{describe(row.type)}`{why}, not an "
-                             "object type; treated as untyped")
         else:
             notes.append(f"table {name!r} has no TypeScript row type (untyped)")
-        tables[name] = table
+        declared.tables[name] = table
     for name in members:
-        if name not in merged.tables:
+        if name not in declared.tables:
             notes.append(f"table {name!r} is in the TypeScript type but not in the final schema")
-
-    return DeclaredDatabase(
-        name=found.name if found.name is not None else "",
-        location=found.location, variable=found.variable, versions=found.versions,
-        merged=merged, tables=tables, upgrades=list(found.upgrades), notes=notes)
+    return declared
 
 
 def _any_notes(t: JsType, path: str) -> list[tuple[str, str]]:

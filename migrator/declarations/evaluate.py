@@ -9,12 +9,15 @@ everything else with the place it stopped at, so nothing is guessed.
 from __future__ import annotations
 
 import math
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 from tree_sitter import Node
 
 from migrator.errors import DeclarationError
 
+from .bindings import (FUNCTION_NODES, NOT_BOUND, PARAMETER_NODES, describe_owner, parameter_site,
+                       pattern_binds, pattern_value, reassignment)
 from .source import SourceFile, kids, unwrap
 
 SCOPE_NODES = ("program", "statement_block", "class_static_block")
@@ -111,8 +114,9 @@ def _snippet(sf: SourceFile, node: Node, limit: int = 60) -> str:
 
 
 def find_binding(sf: SourceFile, name: str, at: Node) -> Node | None:
-    """The nearest declaration of `name` visible from `at`: a variable_declarator, an
-    import_specifier / import_clause identifier, or a formal parameter."""
+    """The nearest declaration of `name` visible from `at`: a variable_declarator (also one
+    that destructures), an import_specifier / import_clause identifier, a formal parameter
+    (also a destructured one), an arrow function's single parameter, or a `for...of` variable."""
     node: Node | None = at
     while node is not None:
         if node.type in SCOPE_NODES:
@@ -120,16 +124,16 @@ def find_binding(sf: SourceFile, name: str, at: Node) -> Node | None:
                 found = _declared_in(sf, statement, name)
                 if found is not None:
                     return found
-        if node.type in ("function_declaration", "function_expression", "arrow_function",
-                         "method_definition", "generator_function_declaration"):
+        if node.type in FUNCTION_NODES:
             params = node.child_by_field_name("parameters")
             for param in kids(params) if params is not None else []:
-                pattern = param.child_by_field_name("pattern")
-                if pattern is not None and pattern.type == "identifier" and sf.text(pattern) == name:
+                if pattern_binds(sf, param.child_by_field_name("pattern"), name):
                     return param
             single = node.child_by_field_name("parameter")      # x => ...
             if single is not None and sf.text(single) == name:
                 return single
+        if node.type == "for_in_statement" and pattern_binds(sf, node.child_by_field_name("left"), name):
+            return node.child_by_field_name("left")
         node = node.parent
     return None
 
@@ -140,9 +144,7 @@ def _declared_in(sf: SourceFile, statement: Node, name: str) -> Node | None:
         return _declared_in(sf, inner, name) if inner is not None else None
     if statement.type in ("lexical_declaration", "variable_declaration"):
         for declarator in kids(statement):
-            target = declarator.child_by_field_name("name")
-            if declarator.type == "variable_declarator" and target is not None and \
-                    target.type == "identifier" and sf.text(target) == name:
+            if declarator.type == "variable_declarator" and pattern_binds(sf, declarator.child_by_field_name("name"), name):
                 return declarator
     if statement.type == "import_statement":
         for node in _import_bindings(statement):
@@ -191,12 +193,54 @@ def is_const(declarator: Node) -> bool:
         parent.child_by_field_name("kind") is not None and parent.child_by_field_name("kind").type == "const"
 
 
-class Evaluator:
-    """Evaluates expressions of one file; values are str, float, bool, None, list, dict."""
+@dataclass
+class Entry:
+    """One property of an object being read (a `stores()` argument): its key, where its
+    value is written, and the value on demand, so one bad property is reported alone."""
+    key: str
+    location: str
+    get: Callable[[], Any]
 
-    def __init__(self, sf: SourceFile):
+
+class Module:
+    """A relative module as a value (`import * as schema`, `require("./schema")`): its
+    exports are read on demand through the linker, one at a time."""
+
+    def __init__(self, linker: Any, sf: SourceFile):
+        self.linker, self.sf = linker, sf
+
+    def get(self, key: str, default: Any = None) -> Any:
+        origin = self.linker.export(self.sf, key)
+        if origin is None:
+            return default
+        return origin if isinstance(origin, Module) else origin[0].value(origin[1])
+
+
+@dataclass
+class Constant:
+    """A value that comes from outside the syntax trees (an imported `.json` file)."""
+    value: Any
+
+
+Origin = tuple["Evaluator", Node]
+
+
+class Evaluator:
+    """Evaluates expressions of one file; values are str, float, bool, None, list, dict.
+
+    With a `linker`, names imported from relative modules are followed into those files;
+    `env` gives parameters and loop variables their values for one run (see contexts.py):
+    per function or loop node id, one thunk per argument, evaluated only when used.
+    """
+
+    def __init__(self, sf: SourceFile, linker: Any = None, env: dict[int, list[Callable[[], Any]]] | None = None):
         self.sf = sf
+        self.linker = linker
+        self.env = env or {}
         self._resolving: set[int] = set()
+
+    def with_env(self, env: dict[int, list]) -> "Evaluator":
+        return Evaluator(self.sf, self.linker, env)
 
     def fail(self, node: Node, why: str) -> DeclarationError:
         return DeclarationError(self.sf.location(node), f"cannot evaluate {_snippet(self.sf, node)} statically: {why}")
@@ -216,6 +260,8 @@ class Evaluator:
             what = "a function parameter" if binding.type in ("required_parameter", "optional_parameter", "identifier") \
                 else f"declared by a {binding.type.replace('_', ' ')}"
             raise self.fail(ident, f"`{name}` is {what}, not a constant")
+        if binding.child_by_field_name("name").type != "identifier":
+            raise self.fail(ident, f"`{name}` is destructured from another value, which is not followed here")
         if not is_const(binding):
             raise self.fail(ident, f"`{name}` is not declared with `const`, so its value may change")
         value = binding.child_by_field_name("value")
@@ -234,6 +280,78 @@ class Evaluator:
             node = unwrap(self.const_value_node(node))
         return node
 
+    def _initializer(self, ident: Node, name: str, declarator: Node) -> Node:
+        """The initial value of a variable that never changes: `const`, or `let`/`var` never assigned again."""
+        value = declarator.child_by_field_name("value")
+        if value is None:
+            raise self.fail(ident, f"`{name}` has no initial value")
+        if not is_const(declarator):
+            again = reassignment(self.sf, declarator, name, lambda at: find_binding(self.sf, name, at))
+            if again is not None:
+                raise self.fail(ident, f"`{name}` is assigned again at {self.sf.location(again)}, so its value may change")
+        return value
+
+    def origin(self, ident: Node) -> "Origin | Module | Constant | None":
+        """Where an identifier's value is written: (evaluator, expression) through constants
+        of this file and imports of relative modules; a Module for `import * as`; None for
+        names bound by destructuring, parameters or loops (their value is computed)."""
+        name = self.sf.text(ident)
+        binding = find_binding(self.sf, name, ident)
+        if binding is None:
+            raise self.fail(ident, f"`{name}` is not defined in this file (nor imported)")
+        if binding.type == "variable_declarator" and binding.child_by_field_name("name").type == "identifier":
+            return self, self._initializer(ident, name, binding)
+        if binding.type == "enum_declaration":
+            return self, binding
+        source = import_source(self.sf, binding) if binding.type == "identifier" else None
+        if source is not None:
+            if self.linker is None:
+                raise self.fail(ident, f"`{name}` is imported from {source!r}; only constants defined in this file are read")
+            return self.linker.imported(self.sf, binding, ident)
+        return None
+
+    def _identifier(self, ident: Node) -> Any:
+        found = self.origin(ident)
+        if isinstance(found, Module):
+            return found
+        if isinstance(found, Constant):
+            return found.value
+        if found is not None:
+            evaluator, node = found
+            return evaluator.value(node)
+        return self._bound(ident)
+
+    def _bound(self, ident: Node) -> Any:
+        """The value of a name bound by destructuring, a parameter or a loop variable."""
+        name = self.sf.text(ident)
+        binding = find_binding(self.sf, name, ident)
+        if binding.type == "variable_declarator":
+            init = self._initializer(ident, name, binding)
+            value = pattern_value(self.sf, binding.child_by_field_name("name"), self.value(init), name,
+                                  self.value, UNDEFINED)
+            if value is NOT_BOUND:
+                raise self.fail(ident, f"`{name}` is destructured from {_snippet(self.sf, init)}, "
+                                       "which has no such property")
+            return value
+        site = parameter_site(binding)
+        if site is None:
+            raise self.fail(ident, f"`{name}` is declared by a {binding.type.replace('_', ' ')}, not a constant")
+        args = self.env.get(site.owner.id)
+        what = "a variable of" if site.owner.type == "for_in_statement" else "a parameter of"
+        shape = "" if site.pattern.type == "identifier" else " (destructured)"
+        if args is None:
+            raise self.fail(ident, f"`{name}` is {what} {describe_owner(self.sf, site.owner)}{shape}; "
+                                   "no call of it with constant arguments was found")
+        value = args[site.position]() if site.position < len(args) else UNDEFINED
+        default = binding.child_by_field_name("value") if binding.type in PARAMETER_NODES else None
+        if value is UNDEFINED and default is not None:
+            value = self.value(default)
+        value = pattern_value(self.sf, site.pattern, value, name, self.value, UNDEFINED)
+        if value is NOT_BOUND:
+            raise self.fail(ident, f"`{name}` is {what} {describe_owner(self.sf, site.owner)}{shape}, "
+                                   "and the value given has no such property")
+        return value
+
     # -- values --------------------------------------------------------------------
     def value(self, node: Node) -> Any:
         if node.id in self._resolving:
@@ -248,8 +366,10 @@ class Evaluator:
         original = node
         node = unwrap(node)
         kind = node.type
-        if kind in ("string", "template_string"):
+        if kind == "string":
             return string_value(self.sf, node)
+        if kind == "template_string":
+            return self._template(node)
         if kind == "number":
             try:
                 return js_number(self.sf.text(node))
@@ -262,7 +382,7 @@ class Evaluator:
         if kind == "undefined" or (kind == "identifier" and self.sf.text(node) == "undefined"):
             return UNDEFINED
         if kind in ("identifier", "shorthand_property_identifier"):
-            return self.value(self.const_value_node(node))
+            return self._identifier(node)
         if kind == "unary_expression":
             return self._unary(node)
         if kind == "binary_expression":
@@ -270,12 +390,30 @@ class Evaluator:
         if kind == "array":
             return self._array(node)
         if kind == "object":
-            return {key: self.value(value) for key, value in self.object_entries(node)}
+            return {entry.key: entry.get() for entry in self.entries(node)}
         if kind == "call_expression":
             return self._call(node)
+        if kind == "enum_declaration":
+            return self._enum(node)
         if kind in ("member_expression", "subscript_expression"):
             return self._member(node)
         raise self.fail(original, f"a {kind.replace('_', ' ')} is not a constant expression")
+
+    def _enum(self, node: Node) -> dict:
+        """A TypeScript enum as the object it compiles to (names to values; numbers count up)."""
+        members: dict[str, Any] = {}
+        next_number: Any = 0.0
+        for member in kids(node.child_by_field_name("body")):
+            if member.type == "enum_assignment":
+                value = self.value(member.child_by_field_name("value"))
+                key = member.child_by_field_name("name")
+            else:
+                value, key = next_number, member
+                if value is None:
+                    raise self.fail(member, "an enum member without a value after a string member")
+            members[self.property_key(key)] = value
+            next_number = value + 1 if isinstance(value, float) else None
+        return members
 
     def _unary(self, node: Node) -> Any:
         operator = node.child_by_field_name("operator")
@@ -319,7 +457,7 @@ class Evaluator:
         entries: dict[str, Node] = {}
         for prop in kids(target):
             if prop.type == "pair":
-                entries[self._key(prop.child_by_field_name("key"))] = prop.child_by_field_name("value")
+                entries[self.property_key(prop.child_by_field_name("key"))] = prop.child_by_field_name("value")
             elif prop.type == "shorthand_property_identifier":
                 entries[self.sf.text(prop)] = prop
             elif prop.type == "spread_element":
@@ -329,7 +467,63 @@ class Evaluator:
                 raise self.fail(prop, f"a {prop.type.replace('_', ' ')} is not a plain property")
         return list(entries.items())
 
-    def _key(self, key: Node) -> str:
+    def _template(self, node: Node) -> str:
+        """A template literal; `${...}` substitutions are evaluated like any expression."""
+        parts: list[str] = []
+        for child in node.named_children:
+            if child.type == "template_substitution":
+                parts.append(js_string(self.value(kids(child)[0])))
+            elif child.type == "escape_sequence":
+                parts.append(unescape(self.sf.text(child)))
+            elif child.type == "string_fragment":
+                parts.append(self.sf.text(child).replace("\r\n", "\n"))
+        return _join_utf16(parts)
+
+    def entries(self, node: Node) -> list[Entry]:
+        """The properties of an object expression: a literal, a constant (here or imported),
+        spreads of those (spreads of spreads too), `Object.assign(...)`, or any expression
+        that evaluates to an object. Later keys win, kept in first-seen order."""
+        target = unwrap(node)
+        if target.type == "identifier":
+            found = self.origin(target)
+            if isinstance(found, tuple):
+                evaluator, expression = found
+                return evaluator.entries(expression)
+        if target.type == "object":
+            entries: dict[str, Entry] = {}
+            for prop in kids(target):
+                if prop.type == "pair":
+                    value = prop.child_by_field_name("value")
+                    key = self.property_key(prop.child_by_field_name("key"))
+                    entries[key] = Entry(key, self.sf.location(value), lambda value=value: self.value(value))
+                elif prop.type == "shorthand_property_identifier":
+                    key = self.sf.text(prop)
+                    entries[key] = Entry(key, self.sf.location(prop), lambda prop=prop: self.value(prop))
+                elif prop.type == "spread_element":
+                    for entry in self.entries(kids(prop)[0]):
+                        entries[entry.key] = entry
+                else:
+                    raise self.fail(prop, f"a {prop.type.replace('_', ' ')} is not a plain property")
+            return list(entries.values())
+        if target.type == "call_expression" and self._callee(target) == "Object.assign":
+            merged: dict[str, Entry] = {}
+            for arg in kids(target.child_by_field_name("arguments")):
+                for entry in self.entries(arg):
+                    merged[entry.key] = entry
+            return list(merged.values())
+        value = self.value(node)
+        if isinstance(value, Module):
+            exported = self.linker.exports_object(value.sf)
+            if exported is not None:
+                return exported[0].entries(exported[1])
+        if not isinstance(value, dict):
+            raise self.fail(node, "expected an object (a literal, or a constant holding one)")
+        return [Entry(key, self.sf.location(node), lambda item=item: item) for key, item in value.items()]
+
+    def _callee(self, call: Node) -> str:
+        return "".join(self.sf.text(unwrap(call.child_by_field_name("function"))).split())
+
+    def property_key(self, key: Node) -> str:
         if key.type in ("property_identifier", "private_property_identifier"):
             return self.sf.text(key)
         if key.type == "string":
@@ -343,6 +537,7 @@ class Evaluator:
     def _call(self, node: Node) -> Any:
         function = node.child_by_field_name("function")
         args = kids(node.child_by_field_name("arguments"))
+        callee = self._callee(node)
         if function.type == "member_expression" and self.sf.text(function.child_by_field_name("property")) == "join":
             receiver = self.value(function.child_by_field_name("object"))
             if isinstance(receiver, list) and len(args) <= 1:
@@ -352,7 +547,31 @@ class Evaluator:
                 if isinstance(separator, str):
                     return separator.join("" if v is None or v is UNDEFINED else js_string(v) for v in receiver)
             raise self.fail(node, "`.join()` is only evaluated on an array with a string separator")
-        raise self.fail(node, "function calls are not evaluated (only `[...].join()`)")
+        if callee == "Object.assign":
+            return {entry.key: entry.get() for entry in self.entries(node)}
+        if callee == "Object.freeze" and len(args) == 1:
+            return self.value(args[0])
+        if callee in ("Number", "String") and len(args) == 1:
+            return self._convert(callee, self.value(args[0]), node)
+        if callee == "require" and len(args) == 1 and args[0].type == "string":
+            specifier = string_value(self.sf, args[0])
+            if self.linker is None or not specifier.startswith("."):
+                raise self.fail(node, f"`require({specifier!r})` is not a relative module of the app")
+            return self.linker.required(self.sf, specifier, node)
+        raise self.fail(node, "function calls are not evaluated (only `[...].join()`, `Object.assign`, "
+                              "`Object.freeze`, `Number`, `String` and `require` of a relative module)")
+
+    def _convert(self, to: str, value: Any, node: Node) -> Any:
+        if to == "String":
+            return js_string(value)
+        if isinstance(value, float) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            try:
+                return js_number(value.strip() or "0")
+            except ValueError:
+                return math.nan
+        raise self.fail(node, "`Number()` is only evaluated on numbers and strings")
 
     def _member(self, node: Node) -> Any:
         obj = self.value(node.child_by_field_name("object"))
@@ -360,6 +579,11 @@ class Evaluator:
             key: Any = self.sf.text(node.child_by_field_name("property"))
         else:
             key = self.value(node.child_by_field_name("index"))
+        if isinstance(obj, Module):
+            found = obj.get(js_string(key), NOT_BOUND)
+            if found is NOT_BOUND:
+                raise self.fail(node, f"{obj.sf.path} does not export {js_string(key)!r}")
+            return found
         if isinstance(obj, dict):
             key = js_string(key)
             if key in obj:

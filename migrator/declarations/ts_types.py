@@ -14,7 +14,8 @@ from tree_sitter import Node
 from migrator.errors import DeclarationError
 from migrator.jstypes import ANY, ArrayOf, Field, JsType, Literal, MapOf, ObjectOf, Prim, RecordOf, SetOf, UnionOf, union
 
-from .evaluate import Evaluator, js_number, js_string, string_value
+from .evaluate import js_number, js_string, string_value
+from .linker import Linker
 from .modules import Modules
 from .source import SourceFile, kids
 
@@ -47,8 +48,9 @@ class RowType:
 class TypeConverter:
     """Converts type nodes of any file; results of declarations are cached per run."""
 
-    def __init__(self, modules: Modules):
+    def __init__(self, modules: Modules, linker: Linker):
         self.modules = modules
+        self.linker = linker                 # computed member names and enum values may use imported constants
         self._cache: dict[tuple, JsType] = {}
         self._active: set[tuple] = set()
         self.notes: list[str] = []
@@ -133,8 +135,12 @@ class TypeConverter:
 
     def _intersection(self, sf: SourceFile, node: Node, env: Env) -> JsType:
         parts = [self.convert(sf, k, env) for k in kids(node)]
-        if all(isinstance(p, ObjectOf) for p in parts):
-            return _merge_objects(parts)
+        combinations: list[list[JsType]] = [[]]          # (A | B) & C  ->  (A & C) | (B & C)
+        for part in parts:
+            options = part.members if isinstance(part, UnionOf) else (part,)
+            combinations = [combination + [option] for combination in combinations for option in options]
+        if all(isinstance(p, ObjectOf) for combination in combinations for p in combination):
+            return union(*(_merge_objects(combination) for combination in combinations))
         return any_because(f"intersection `{' '.join(sf.text(node).split())[:60]}` of non-object types")
 
     # -- object members --------------------------------------------------------------
@@ -147,7 +153,7 @@ class TypeConverter:
             return js_string(js_number(sf.text(name)))
         if name.type == "computed_property_name":
             try:
-                value = Evaluator(sf).value(kids(name)[0])
+                value = self.linker.evaluator(sf).value(kids(name)[0])
             except DeclarationError:
                 self.notes.append(f"computed property name {sf.text(name)} at {sf.location(name)} is left out")
                 return None
@@ -304,7 +310,7 @@ class TypeConverter:
             if member.type == "enum_assignment":
                 name = self._member_name(sf, member.child_by_field_name("name")) or ""
                 try:
-                    value = Evaluator(sf).value(member.child_by_field_name("value"))
+                    value = self.linker.evaluator(sf).value(member.child_by_field_name("value"))
                 except DeclarationError:
                     value = None
                 if isinstance(value, (str, float)) and not isinstance(value, bool):

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 
 from ..convex_names import field_name_problem
 from ..dexie_schema import IndexSpec, TableSchema
-from ..jstypes import ANY, Field, JsType, ObjectOf, UnionOf
+from ..jstypes import ANY, Field, JsType, ObjectOf, UnionOf, describe
 from .model import (OWNER_VALIDATOR, DatabasePlan, FieldPlan, IndexPlan, KeyPlan, MultiEntryPlan,
                     PlanOptions, TablePlan, default_side_table, fits_key_encoding, key_index, multi_entry_item)
 from .names import assign_field_names, index_name, sanitize_table_name
 from .references import resolve_references
-from .types import Conversion, field_validator, reconcile
+from .types import Conversion, field_validator, merge_object_union, reconcile
 from .validators import Validator
 
 MAX_INDEX_FIELDS = 15
@@ -48,9 +48,10 @@ class DeclaredTableInput:
     """The part of a declared table the planner needs."""
 
     name: str
-    schema: TableSchema
-    row_type: ObjectOf | None
+    schema: TableSchema | None           # None: the source could not be evaluated, the dump's is used
+    row_type: JsType | None              # an object type for most tables; unions and plain values too
     type_name: str | None = None
+    schema_unknown: str | None = None    # why `schema` is None (file:line:col: what was seen)
 
 
 def addon_table_reason(name: str, all_names: set[str]) -> str | None:
@@ -97,20 +98,26 @@ def plan_table(source: str, convex_name: str, declared: DeclaredTableInput | Non
                observed: ObservedTable | None, options: PlanOptions) -> TablePlan:
     notes: list[str] = []
     warnings: list[str] = []
-    schema = declared.schema if declared else observed.schema if observed else None
-    if declared and observed and observed.schema and _schemas_differ(declared.schema, observed.schema):
+    schema = declared.schema if declared and declared.schema else observed.schema if observed else None
+    if declared and declared.schema is None and observed and observed.schema:
+        notes.append(f"schema from the dump ({observed.schema.spec!r}): the declaration could not be "
+                     f"evaluated statically ({declared.schema_unknown})")
+    if declared and declared.schema and observed and observed.schema and _schemas_differ(declared.schema, observed.schema):
         warnings.append(f"the dump's schema {observed.schema.spec!r} differs from the declared "
                         f"{declared.schema.spec!r}; the declaration is used")
     if convex_name != source:
         notes.append(f"renamed from {source!r}: not a valid Convex table name")
 
     conflicts: list[str] = []
-    declared_type = declared.row_type if declared else None
-    observed_type = observed.row_type if observed else None
     outbound = schema is None or schema.outbound
-    wrap = outbound and observed_type is not None and _has_non_object(observed_type)
+    declared_type = declared_row_type(declared, outbound, notes)
+    observed_type = observed.row_type if observed else None
+    declared_value = declared_type if declared_type is not None and not isinstance(declared_type, ObjectOf) else None
+    wrap = outbound and (declared_value is not None or (observed_type is not None and _has_non_object(observed_type)))
     if wrap:
-        row_type: JsType = ObjectOf((Field(VALUE_FIELD, observed_type),))
+        value_type = reconcile(declared_value, observed_type, VALUE_FIELD, conflicts) if declared_value is not None \
+            else observed_type
+        row_type: JsType = ObjectOf((Field(VALUE_FIELD, value_type),))
         notes.append(f"outbound values are not all objects: each is stored as {{{KEY_FIELD}, {VALUE_FIELD}}}")
     else:
         obs_obj = _object_part(observed_type)
@@ -169,6 +176,23 @@ def plan_table(source: str, convex_name: str, declared: DeclaredTableInput | Non
     return TablePlan(source=source, table=convex_name, key=key, fields=fields, indexes=indexes,
                      multi_entry=multi, wrap_value=VALUE_FIELD if wrap else None,
                      notes=notes, warnings=warnings)
+
+
+def declared_row_type(declared: DeclaredTableInput | None, outbound: bool, notes: list[str]) -> JsType | None:
+    """The declared row type as the planner uses it: a union of object types merged into one
+    object (said in a note); a plain value type kept for outbound tables (they are wrapped)."""
+    declared_type = declared.row_type if declared else None
+    if declared_type is None or isinstance(declared_type, ObjectOf):
+        return declared_type
+    merged = merge_object_union(declared_type)
+    if merged is not None:
+        notes.append(merged.note)
+        return merged.type
+    if not outbound:
+        notes.append(f"rows are declared as `{describe(declared_type)}`, not an object type, but the table "
+                     "has an inbound key (rows must be objects): the TypeScript type is not used")
+        return None
+    return declared_type
 
 
 def _has_non_object(t: JsType) -> bool:

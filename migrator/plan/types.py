@@ -169,3 +169,39 @@ def reconcile_fields(declared: ObjectOf, observed: ObjectOf, path: str, conflict
             conflicts.append(f"{prefix}{o.name}: in the dump but not in the TypeScript type; typed from the data")
             out.append(o)
     return tuple(out)
+
+
+# -- unions of object types ---------------------------------------------------------------
+@dataclass
+class MergedUnion:
+    type: ObjectOf
+    note: str
+
+
+def merge_object_union(t: JsType) -> MergedUnion | None:
+    """`A | B` (each an object type) as one object: every member's fields, each typed as the
+    union of its types, optional where some member lacks it or has it optional. A field that
+    is a distinct literal in every member (`kind: "a"` / `kind: "b"`) is the discriminant: it
+    stays required, as the union of its literals. None when some member is not an object."""
+    members = t.members if isinstance(t, UnionOf) else ()
+    objects = [m for m in members if m != Prim("undefined")]
+    if len(objects) < 2 or not all(isinstance(m, ObjectOf) for m in objects):
+        return None
+    names: list[str] = []
+    for member in objects:
+        names.extend(f.name for f in member.fields if f.name not in names)
+    fields = []
+    for name in names:
+        present = [m.get(name) for m in objects if m.get(name) is not None]
+        optional = len(present) < len(objects) or any(f.optional for f in present)
+        fields.append(Field(name, union(*(f.type for f in present)), optional))
+    discriminants = [f.name for f in fields if not f.optional and _is_discriminant(f.name, objects)]
+    by = f", discriminated by {', '.join(repr(d) for d in discriminants)}" if discriminants else ""
+    note = (f"rows are one of {len(objects)} object types{by}: stored as one object with every member's "
+            "fields (optional where a member lacks them); Convex does not check which combination a row uses")
+    return MergedUnion(ObjectOf(tuple(fields)), note)
+
+
+def _is_discriminant(name: str, objects: list[ObjectOf]) -> bool:
+    values = [o.get(name).type for o in objects]
+    return all(isinstance(v, Literal) for v in values) and len(set(values)) == len(values)
