@@ -208,7 +208,15 @@ def _print_summary(summary) -> None:
     widths = [max(len(r[i]) for r in [header, totals, *rows]) for i in range(len(header))]
     for r in [header, *rows, totals]:
         click.echo("  ".join(cell.ljust(widths[0]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(r)))
-    click.echo(f"{summary.requests} requests, {summary.retries} retried")
+    click.echo(f"{summary.requests} requests, {summary.retries} retried" + _pacing_note(summary))
+
+
+def _pacing_note(summary) -> str:
+    note = f", {summary.reconnects} stale connections replaced" if summary.reconnects else ""
+    if summary.throttled:
+        note += (f", {summary.throttled} throttled (429 TooManyWrites); writes settled at "
+                 f"{summary.settled_rate / 1024:.0f} KiB/s")
+    return note
 
 
 IMPORT_OPTIONS = [

@@ -16,6 +16,7 @@ from migrator.sinks.convex_http import (ConvexCallError, ConvexClient, ConvexFun
 from migrator.sinks.local_endpoint import local_endpoint
 
 TODO = Path(__file__).resolve().parent.parent / "fixtures" / "apps" / "todo-js"
+KEY = "prod:http-test|KEY-4b1d9e7a2c5f8036"
 
 
 def test_flags_win_then_convex_env_then_self_hosted_env():
@@ -46,8 +47,12 @@ def endpoint(tmp_path_factory, node_available):
     out = tmp_path_factory.mktemp("http")
     planned = commands.plan_mappings([TODO / "src"], [TODO / "dump.json"], out / "mappings")
     commands.generate_convex([planned.writes[0].path], out / "convex")
-    with local_endpoint(out / "convex") as deployment:
+    with local_endpoint(out / "convex", admin_key=KEY) as deployment:     # a known key, searched for in messages
         yield deployment
+
+
+def _plan_hash(client: ConvexClient) -> str:
+    return next(iter(client.query(f"{MODULE}:planInfo", {})["planHashes"].values()))
 
 
 def _faults(deployment: Deployment, settings: dict) -> None:
@@ -55,31 +60,114 @@ def _faults(deployment: Deployment, settings: dict) -> None:
     httpx.post(f"{deployment.url}/_local/faults", json=settings, headers=headers).raise_for_status()
 
 
-def test_429_is_retried_after_the_servers_retry_after_then_given_up(endpoint):
-    slept: list[float] = []
-    _faults(endpoint, {"status429": 1.0})
+class FakeTime:
+    """Time that passes only when the client sleeps, so waits can be read instead of sat through."""
+
+    def __init__(self):
+        self.t, self.slept = 1000.0, []
+
+    def now(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.t += seconds
+
+
+EMPTY_BATCH = {"planHash": "x", "table": "todoItems", "rows": []}
+# Every answer a deployment (or the proxy before it) can give a call, and what the client does:
+# ("retry", N): a failed attempt, sent again until the N attempts are used up, then it stops;
+# ("stop", remedy words): stops at once with its status and a remedy.
+ANSWERS = {
+    400: ({"reply": {"status": 400, "code": "BadJsonBody", "message": "bad"}}, ("stop", None)),
+    401: ({"reply": {"status": 401, "code": "Unauthenticated", "message": "no"}}, ("stop", "deploy key")),
+    403: ({"reply": {"status": 403, "code": "BadDeployKey", "message": "no"}}, ("stop", "deploy key")),
+    404: ({"reply": {"status": 404, "code": "NotFound", "message": "none"}}, ("stop", "deploy")),
+    409: ({"reply": {"status": 409, "code": "Conflict", "message": "taken"}}, ("stop", None)),
+    413: ({"reply": {"status": 413, "code": "PayloadTooLarge", "message": "big"}}, ("stop", None)),
+    500: ({"status500": 1.0}, ("retry", "HTTP 500 InternalServerError")),
+    502: ({"status502": 1.0}, ("retry", "HTTP 502")),
+    503: ({"status503": 1.0}, ("retry", "HTTP 503 Overloaded")),
+    504: ({"status504": 1.0}, ("retry", "HTTP 504")),
+    "reset": ({"dropConnection": 1.0}, ("retry", "network error: RemoteProtocolError")),
+    "timeout": ({"delayMs": [800, 800]}, ("retry", "network error: ReadTimeout")),
+}
+
+
+@pytest.mark.parametrize("answer", list(ANSWERS))
+def test_each_answer_leads_to_its_action_and_never_shows_the_key(endpoint, answer):
+    faults, (action, words) = ANSWERS[answer]
+    clock = FakeTime()
+    client = ConvexClient(endpoint, retry=RetryPolicy(attempts=3), sleep=clock.sleep, clock=clock.now,
+                          timeout=0.4 if answer == "timeout" else 10)
+    _faults(endpoint, faults)
     try:
-        with ConvexClient(endpoint, retry=RetryPolicy(attempts=3), sleep=slept.append) as client:
-            with pytest.raises(ConvexCallError) as gave_up:
-                client.query(f"{MODULE}:planInfo", {})
+        with client, pytest.raises(ConvexCallError) as failed:
+            client.mutation(f"{MODULE}:upsertBatch", EMPTY_BATCH)
     finally:
         _faults(endpoint, {})
-    assert slept == [1.0, 1.0]                                   # the endpoint sends Retry-After: 1
-    assert "gave up after 3 attempts (HTTP 429" in str(gave_up.value) and "re-run" in gave_up.value.remedy
-    assert client.stats.requests == 3 and client.stats.retries == 2
+    error = failed.value
+    if action == "retry":
+        assert client.stats.requests == 3 and client.stats.retries == 2 and len(clock.slept) == 2
+        assert f"gave up after 3 attempts ({words})" in str(error) and "re-run" in error.remedy
+    else:
+        assert client.stats.requests == 1 and client.stats.retries == 0 and clock.slept == []
+        assert error.status == answer and str(answer) in str(error)
+        assert words is None or words in error.remedy
+    assert client.stats.reconnects == 0
+    shown = [str(error), repr(error), error.remedy or "", repr(error.__dict__), repr(client.deployment)]
+    assert not [text for text in shown if KEY in text or KEY.split("|")[1] in text]
 
 
-def test_503_and_dropped_connections_are_retried_with_backoff(endpoint):
-    slept: list[float] = []
-    _faults(endpoint, {"status503": 0.5, "dropConnection": 0.3, "seed": 7})
+def test_429_slows_down_and_is_never_a_failed_attempt(endpoint):
+    """Half the calls refused with 429 + Retry-After: 1, far more than the attempts: every call
+    succeeds; each wait is at least the Retry-After, and the waits differ (jitter)."""
+    clock = FakeTime()
+    client = ConvexClient(endpoint, retry=RetryPolicy(attempts=2), sleep=clock.sleep, clock=clock.now)
+    batch = {**EMPTY_BATCH, "planHash": _plan_hash(client)}
+    _faults(endpoint, {"status429": 0.5, "seed": 3})
     try:
-        with ConvexClient(endpoint, retry=RetryPolicy(attempts=30), sleep=slept.append) as client:
-            for _ in range(10):
+        with client:
+            for _ in range(30):
+                assert client.mutation(f"{MODULE}:upsertBatch", batch) == []
+    finally:
+        _faults(endpoint, {})
+    throttled = client.pacer.stats.throttled
+    assert throttled > 2 * client.retry.attempts and client.stats.retries == 0
+    waits = [s for s in clock.slept if s >= 1.0]
+    assert len(waits) == throttled and all(1.0 <= s <= 1.5 for s in waits) and len(set(waits)) == len(waits)
+    assert client.pacer.rate is not None                      # it paces itself from now on
+
+
+def test_only_429s_for_longer_than_the_patience_stop_with_a_remedy(endpoint):
+    clock = FakeTime()
+    _faults(endpoint, {"status429": 1.0})
+    try:
+        with ConvexClient(endpoint, retry=RetryPolicy(throttle_patience=60), sleep=clock.sleep,
+                          clock=clock.now) as client:
+            with pytest.raises(ConvexCallError) as stopped:
+                client.mutation(f"{MODULE}:upsertBatch", EMPTY_BATCH)
+    finally:
+        _faults(endpoint, {})
+    assert stopped.value.status == 429 and "only 429 TooManyWrites" in str(stopped.value)
+    assert "re-run" in stopped.value.remedy and client.stats.retries == 0
+    assert 55 <= sum(clock.slept) <= 60 and client.pacer.stats.throttled > 8
+
+
+def test_a_kept_alive_connection_the_server_closed_is_replaced_at_once(endpoint):
+    """The endpoint drops every call arriving on a connection that served one before (as a
+    server closing an idle connection while the request is on its way): each is sent again
+    at once on a fresh connection, not counted as a failed attempt, and nothing is lost."""
+    clock = FakeTime()
+    _faults(endpoint, {"dropReused": 1.0})
+    try:
+        with ConvexClient(endpoint, retry=RetryPolicy(attempts=1), sleep=clock.sleep, clock=clock.now) as client:
+            for _ in range(6):
                 assert client.query(f"{MODULE}:planInfo", {})["tables"]
     finally:
         _faults(endpoint, {})
-    assert client.stats.retries == len(slept) > 0
-    assert all(0 < s <= RetryPolicy().max_delay for s in slept)
+    assert client.stats.reconnects >= 2 and client.stats.retries == 0 and clock.slept == []
+    assert client.stats.requests == 6 + client.stats.reconnects
 
 
 def test_function_errors_carry_their_data(endpoint):

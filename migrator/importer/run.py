@@ -70,6 +70,9 @@ class ImportSummary:
     rejected_total: int = 0                # over every run of this checkpoint
     requests: int = 0
     retries: int = 0
+    reconnects: int = 0                    # stale keep-alive connections replaced (not failures)
+    throttled: int = 0                     # 429 answers (write budget spent): the import slowed down
+    settled_rate: float | None = None      # bytes/s the pacing settled at, when throttled
     stopped: str | None = None             # why the run stopped early, if it did
 
     def to_json(self) -> dict:
@@ -79,6 +82,8 @@ class ImportSummary:
                 "totals": {t: {k: c[k] for k in COUNT_KEYS if k not in ("read", "skipped")}
                            for t, c in self.totals.items()},
                 "rejectedTotal": self.rejected_total, "requests": self.requests, "retries": self.retries,
+                "reconnects": self.reconnects, "throttled": self.throttled,
+                "settledBytesPerSecond": None if self.settled_rate is None else round(self.settled_rate),
                 "stopped": self.stopped}
 
 
@@ -264,8 +269,9 @@ class Importer:
                 self.warnings.append(w)
 
     def _full(self, batch: _Batch) -> bool:
+        """Full at the row, write or byte limit; the byte limit shrinks while the deployment throttles."""
         return (len(batch.items) >= self.options.batch_rows or batch.writes >= 8000
-                or batch.size >= self.options.batch_bytes)
+                or batch.size >= self.client.pacer.batch_bytes(self.options.batch_bytes))
 
     # -- sending -----------------------------------------------------------------------------
     def _store_blobs(self, item: _Pending) -> None:
@@ -397,7 +403,9 @@ class Importer:
         self.rejects.close()
         self.summary.rejected_total = self.checkpoint.total("rejected")
         self.summary.totals = self.checkpoint.table_totals()
-        self.summary.requests, self.summary.retries = self.client.stats.requests, self.client.stats.retries
+        stats, pacer = self.client.stats, self.client.pacer
+        self.summary.requests, self.summary.retries, self.summary.reconnects = stats.requests, stats.retries, stats.reconnects
+        self.summary.throttled, self.summary.settled_rate = pacer.stats.throttled, pacer.rate
         return self.summary
 
     def _first_pass(self, dumps: list[Path], progress) -> Iterator[_Batch]:
@@ -434,30 +442,30 @@ class Importer:
                 table = self.by_source[d["table"]]
                 row = ConvexRow(table=table.table, key=decode(d["key"]), document=decode(d["doc"]),
                                 side_rows=decode(d["sides"]))
-                item = _Pending(d["dump"], table, row.key, row.document, row, 0, written=d["written"])
+                item = _Pending(d["dump"], table, row.key, row.document, row, len(line), written=d["written"])
                 if batch is not None and (batch.table is not table or batch.owner != d["owner"]
-                                          or batch.dump_id != d["dumpId"]
-                                          or len(batch.items) >= self.options.batch_rows):
+                                          or batch.dump_id != d["dumpId"] or self._full(batch)):
                     yield batch
                     batch = None
                 if batch is None:
                     batch = _Batch(d["dumpId"], table, number, number, [], d["owner"], second_pass=True)
-                batch.items.append(item)
+                batch.add(item)
                 batch.end = number + 1
             if batch is not None:
                 yield batch
 
     def _pump(self, batches: Iterator[_Batch], deferred_file) -> None:
-        """Keep up to `concurrency` batches in flight; record results as they come back."""
-        limit = max(1, self.options.concurrency)
-        with ThreadPoolExecutor(max_workers=limit) as pool:
+        """Keep up to `concurrency` batches in flight (fewer while the deployment throttles);
+        record results as they come back."""
+        most = max(1, self.options.concurrency)
+        with ThreadPoolExecutor(max_workers=most) as pool:
             inflight: dict[Future, _Batch] = {}
             try:
                 for batch in batches:
                     if not batch.items:
                         self._record(batch, [], deferred_file)
                         continue
-                    while len(inflight) >= limit:
+                    while len(inflight) >= self.client.pacer.concurrency(most):
                         self._collect(inflight, deferred_file)
                     inflight[pool.submit(self._send, batch, batch.items)] = batch
                 while inflight:

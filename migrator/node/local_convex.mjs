@@ -19,11 +19,14 @@ import { convexToJson, jsonToConvex, getConvexSize, getDocumentSize } from "conv
 import { transpileConvexDir, convexTestModules, importModule } from "./local_convex_loader.mjs";
 import { checkDocument, allStringsWellFormed } from "./local_convex_limits.mjs";
 import { captureConvexGlobal, accelerate } from "./local_convex_accel.mjs";
+import { Faults } from "./local_convex_faults.mjs";
+import { WriteBudget } from "./local_convex_budget.mjs";
 
 const MiB = 1 << 20;
 const BODY_LIMIT = 16 * MiB + 2000;
 const ARGS_LIMIT = 16 * MiB;
 const UPLOAD_LIMIT = 256 * MiB;
+const KEEP_ALIVE_MS = 30_000;
 const realConsole = globalThis.console;
 const stderr = (msg) => process.stderr.write(`local_convex: ${msg}\n`);
 
@@ -55,51 +58,6 @@ function parseArgv(argv) {
   return opts;
 }
 
-// ---------------------------------------------------------------- faults
-// mulberry32: small deterministic PRNG so a seed replays the same fault sequence.
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const FAULT_KEYS = ["failBeforeCommit", "failAfterCommit", "dropAfterCommit", "status429", "status503", "dropConnection"];
-class Faults {
-  constructor(config) { this.set(config); }
-  set(config) {
-    const c = config ?? {};
-    for (const k of FAULT_KEYS) {
-      if (c[k] !== undefined && !(typeof c[k] === "number" && c[k] >= 0 && c[k] <= 1)) throw new Error(`fault ${k} must be a share in [0, 1]`);
-    }
-    if (c.delayMs !== undefined && !(Array.isArray(c.delayMs) && c.delayMs.length === 2 && c.delayMs.every((x) => typeof x === "number" && x >= 0))) {
-      throw new Error("delayMs must be [min, max] milliseconds");
-    }
-    this.config = { ...c };
-    this.random = prng(c.seed ?? 1);
-  }
-  // One draw per request: always the same number of random numbers, so a seed gives
-  // the same decisions for the same order of requests whatever the shares are.
-  draw() {
-    const r = Array.from({ length: FAULT_KEYS.length + 1 }, () => this.random());
-    const c = this.config;
-    const hit = (k, i) => (c[k] ?? 0) > 0 && r[i] < c[k];
-    const [lo, hi] = c.delayMs ?? [0, 0];
-    return {
-      failBeforeCommit: hit("failBeforeCommit", 0),
-      failAfterCommit: hit("failAfterCommit", 1),
-      dropAfterCommit: hit("dropAfterCommit", 2),
-      status429: hit("status429", 3),
-      status503: hit("status503", 4),
-      dropConnection: hit("dropConnection", 5),
-      delayMs: lo + Math.floor(r[6] * (Math.max(hi, lo) - lo + 1)),
-    };
-  }
-}
-
 // ---------------------------------------------------------------- console capture
 // User code's console.* lines go into the reply's logLines (like the real backend);
 // outside a request they go to stderr.
@@ -121,6 +79,7 @@ class LocalConvex {
   constructor(opts) {
     this.opts = opts;
     this.faults = new Faults(opts.faults);
+    this.budget = new WriteBudget();
     this.tables = new Set();
     this.uploadTokens = new Set();
     this.baseUrl = null;
@@ -450,11 +409,16 @@ class LocalConvex {
 
 // ---------------------------------------------------------------- HTTP
 class HttpError extends Error {
-  constructor(status, code, message, headers = {}) {
+  constructor(status, code, message, headers = {}, html = null) {
     super(message);
     this.status = status;
     this.code = code;
     this.headers = headers;
+    this.html = html;   // a proxy's page instead of Convex's JSON error
+  }
+
+  static from({ status, code, message, headers, html }) {
+    return new HttpError(status, code ?? "", message ?? "", headers ?? {}, html ?? null);
   }
 }
 
@@ -523,6 +487,7 @@ function main() {
   }
   const adminKeyBuf = Buffer.from(adminKey, "utf8");
   const backend = new LocalConvex(opts);
+  const servedSockets = new WeakSet();   // connections that carried a function call before (kept alive)
 
   // -> {admin: bool, identity: object|null}; throws 401/403
   function authenticate(req) {
@@ -562,6 +527,8 @@ function main() {
   }
 
   async function functionCall(req, res, urlKind, runPath) {
+    const reused = servedSockets.has(req.socket);
+    servedSockets.add(req.socket);
     requireJson(req);
     const auth = authenticate(req);
     const clientHeader = req.headers["convex-client"];
@@ -597,16 +564,11 @@ function main() {
     const kind = urlKind ?? fn.kind;
     const draw = backend.faults.draw();
     const delay = () => (draw.delayMs > 0 ? new Promise((r) => setTimeout(r, draw.delayMs)) : null);
-    if (draw.dropConnection) { await delay(); req.socket.destroy(); return; }
-    if (draw.status429) {
-      await delay();
-      throw new HttpError(429, "TooManyWrites", "Write throughput exceeded (injected fault).", { "Retry-After": "1" });
-    }
-    if (draw.status503) { await delay(); throw new HttpError(503, "Overloaded", "The deployment is overloaded (injected fault)."); }
-    if (draw.failBeforeCommit && fn.kind === "mutation") {
-      await delay();
-      throw new HttpError(503, "OptimisticConcurrencyControlFailure", "Transaction was rejected before it ran (injected fault).");
-    }
+    if (draw.dropConnection || (draw.dropReused && reused)) { await delay(); req.socket.destroy(); return; }
+    const injected = backend.faults.before(draw, fn.kind === "mutation");
+    if (injected) { await delay(); throw HttpError.from(injected); }
+    const refused = fn.kind === "mutation" ? backend.budget.admit() : null;
+    if (refused) throw HttpError.from(refused);
     const logLines = [];
     let reply;
     if (kind !== fn.kind) {
@@ -626,8 +588,10 @@ function main() {
     }
     await delay();
     if (fn.kind === "mutation" && reply.status === "success") {
-      if (draw.dropAfterCommit) { req.socket.destroy(); return; }
-      if (draw.failAfterCommit) throw new HttpError(503, "InternalServerError", "The reply was lost after the transaction committed (injected fault).");
+      backend.budget.charge(getConvexSize(args));
+      const lost = backend.faults.afterCommit(draw);
+      if (lost === "drop") { req.socket.destroy(); return; }
+      if (lost) throw HttpError.from(lost);
     }
     send(res, 200, reply);
   }
@@ -678,7 +642,17 @@ function main() {
         } catch (e) {
           throw new HttpError(400, "BadFaults", e.message);
         }
+        server.keepAliveTimeout = backend.faults.config.keepAliveMs ?? KEEP_ALIVE_MS;
         return send(res, 200, backend.faults.config);
+      }
+      if (req.method === "GET" && p === "/_local/write-budget") return send(res, 200, backend.budget.stats());
+      if (req.method === "POST" && p === "/_local/write-budget") {
+        try {
+          backend.budget.set(parseJson(await readBody(req, MiB)));
+        } catch (e) {
+          throw e instanceof HttpError ? e : new HttpError(400, "BadWriteBudget", e.message);
+        }
+        return send(res, 200, backend.budget.stats());
       }
       if (req.method === "POST" && p === "/_local/dump") {
         const raw = await readBody(req, MiB);
@@ -694,7 +668,9 @@ function main() {
 
   const server = http.createServer((req, res) => {
     route(req, res).catch((e) => {
-      if (e instanceof HttpError) {
+      if (e instanceof HttpError && e.html !== null) {
+        send(res, e.status, e.html, { "Content-Type": "text/html", ...e.headers });
+      } else if (e instanceof HttpError) {
         send(res, e.status, { code: e.code, message: e.message }, e.headers);
         if (e.status === 413) res.on("finish", () => req.socket.destroy());
       } else {
@@ -703,7 +679,7 @@ function main() {
       }
     });
   });
-  server.keepAliveTimeout = 30_000;
+  server.keepAliveTimeout = backend.faults.config.keepAliveMs ?? KEEP_ALIVE_MS;
   server.requestTimeout = 0;
 
   let stopping = false;

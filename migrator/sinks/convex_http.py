@@ -1,5 +1,18 @@
 """A Convex deployment over its HTTP API (`POST /api/{query,mutation,action}`), with retries.
 
+What each answer leads to (every import write is an upsert by key, so sending a call again
+is safe even when its first try committed):
+- 429 (`TooManyWrites`: the write budget is spent): slow down (`pacing.Pacer`) and send it
+  again; not a failed attempt. Only a deployment that refuses everything for
+  `RetryPolicy.throttle_patience` seconds stops the import.
+- 500 (`InternalServerError`), 502, 503, 504, timeouts, refused or reset connections: a
+  failed attempt, sent again after a backoff with jitter (honouring `Retry-After`), up to
+  `RetryPolicy.attempts`.
+- A pooled keep-alive connection the server had closed (the request fails on a reused
+  connection before any answer): sent again at once on a fresh connection, not an attempt.
+- Anything else (400, 401, 403, 404, 409, 413, ...): `ConvexCallError` with its status and
+  code, and a remedy where one is known; the importer bisects a batch refused with 400/413.
+
 The deploy key is held in a `Secret` whose repr hides it; it is only ever put in the
 Authorization header and never in messages, logs or exceptions.
 """
@@ -17,10 +30,14 @@ import httpx
 import orjson
 
 from ..errors import MigratorError
+from .pacing import Pacer
 from .wire import decode, encode
 
 CLIENT_NAME = "dexie-convex-0.1.0"
-RETRY_STATUS = {429, 503}
+THROTTLED = 429
+RETRY_STATUS = {500, 502, 503, 504}
+# What a request on a connection the server has closed fails with (before any answer).
+STALE_CONNECTION = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
 
 
@@ -89,36 +106,39 @@ class ConvexFunctionError(ConvexCallError):
 
 @dataclass
 class RetryPolicy:
-    attempts: int = 8
+    attempts: int = 8                  # failed attempts (5xx, network) before a call gives up
     base_delay: float = 0.2
     max_delay: float = 20.0
+    throttle_patience: float = 600.0   # seconds of nothing but 429s before the import stops
 
-    def delay(self, attempt: int, retry_after: str | None) -> float:
-        if retry_after:
-            try:
-                return min(float(retry_after), self.max_delay * 3)
-            except ValueError:
-                pass
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        """Exponential backoff with jitter; a server's Retry-After is a floor, spread over half as long again."""
+        if retry_after is not None:
+            return min(retry_after, self.max_delay * 3) * (1 + random.random() / 2)
         return min(self.max_delay, self.base_delay * 2 ** attempt) * (0.5 + random.random() / 2)
 
 
 @dataclass
 class CallStats:
     requests: int = 0
-    retries: int = 0
+    retries: int = 0                   # failed attempts sent again
+    reconnects: int = 0                # stale pooled connections replaced by a fresh one (not attempts)
 
 
 class ConvexClient:
     def __init__(self, deployment: Deployment, *, retry: RetryPolicy | None = None, timeout: float = 120.0,
-                 sleep=time.sleep):
+                 sleep=time.sleep, pacer: Pacer | None = None, clock=time.monotonic):
         self.deployment = deployment
         self.retry = retry or RetryPolicy()
         self.stats = CallStats()
-        self._sleep = sleep
+        self.pacer = pacer or Pacer(sleep=sleep, clock=clock)
+        self._sleep, self._clock = sleep, clock
+        self._answered_at = clock()    # the last answer that was not a 429 or a failure
         headers = {"Content-Type": "application/json", "Convex-Client": CLIENT_NAME}
         if deployment.key:
             headers["Authorization"] = f"Convex {deployment.key.reveal()}"
-        self._http = httpx.Client(base_url=deployment.url, headers=headers, timeout=timeout)
+        self._settings = {"base_url": deployment.url, "headers": headers, "timeout": timeout}
+        self._http = httpx.Client(**self._settings)
 
     def close(self) -> None:
         self._http.close()
@@ -139,33 +159,64 @@ class ConvexClient:
         return self.call("action", path, args)
 
     def call(self, kind: str, path: str, args: dict) -> Any:
-        """Call a function; retry 429/503 and network failures with backoff, honouring Retry-After.
-
-        Retrying a mutation is safe here because every import write is an upsert by key.
-        """
+        """Call a function, paced; 429s slow down, failures are retried (see the module's docstring)."""
         body = orjson.dumps({"path": path, "args": encode(args), "format": "convex_encoded_json"})
-        last: str = ""
-        for attempt in range(self.retry.attempts):
-            self.stats.requests += 1
+        failed, last = 0, ""
+        while True:
+            sent_at = self.pacer.before_send(len(body))
             try:
-                reply = self._http.post(f"/api/{kind}", content=body)
+                reply = self._post(kind, body)
             except httpx.TransportError as exc:
-                last = f"network error: {type(exc).__name__}"
-                self._backoff(attempt, None)
+                reply, last = None, f"network error: {type(exc).__name__}"
+            finally:
+                self.pacer.done()
+            if reply is not None and reply.status_code == THROTTLED:
+                self._wait_throttled(path, reply, len(body), sent_at)
                 continue
-            if reply.status_code in RETRY_STATUS:
-                last = f"HTTP {reply.status_code} {_error_code(reply)}"
-                self._backoff(attempt, reply.headers.get("Retry-After"))
-                continue
-            return self._result(path, reply)
-        raise ConvexCallError(path, f"gave up after {self.retry.attempts} attempts ({last})",
-                              remedy="the deployment is unreachable or overloaded; re-run the same command "
-                                     "later: it resumes where it stopped")
-
-    def _backoff(self, attempt: int, retry_after: str | None) -> None:
-        if attempt + 1 < self.retry.attempts:
+            if reply is not None and reply.status_code not in RETRY_STATUS:
+                self._answered_at = self._clock()
+                if reply.status_code == 200:
+                    self.pacer.acknowledged(len(body), sent_at)
+                return self._result(path, reply)
+            if reply is not None:
+                last = f"HTTP {reply.status_code} {_error_code(reply)}".strip()
+            failed += 1
+            if failed >= self.retry.attempts:
+                raise ConvexCallError(path, f"gave up after {self.retry.attempts} attempts ({last})",
+                                      remedy="the deployment is unreachable or failing; re-run the same command "
+                                             "later: it resumes where it stopped")
             self.stats.retries += 1
-            self._sleep(self.retry.delay(attempt, retry_after))
+            self._sleep(self.retry.delay(failed - 1, _retry_after(reply)))
+
+    def _post(self, kind: str, body: bytes) -> httpx.Response:
+        """POST once; a request that fails on a reused pooled connection before any answer
+        (the server closed it while it was idle) goes again at once on a fresh connection."""
+        opened: list[str] = []
+
+        def trace(event: str, info: dict) -> None:
+            if ".connect_tcp." in event:
+                opened.append(event)
+        self.stats.requests += 1
+        try:
+            return self._http.post(f"/api/{kind}", content=body, extensions={"trace": trace})
+        except STALE_CONNECTION:
+            if opened:                 # a fresh connection failed: a real failure
+                raise
+        self.stats.reconnects += 1
+        self.stats.requests += 1
+        with httpx.Client(**self._settings, limits=httpx.Limits(max_keepalive_connections=0)) as fresh:
+            return fresh.post(f"/api/{kind}", content=body)
+
+    def _wait_throttled(self, path: str, reply: httpx.Response, size: int, sent_at: float) -> None:
+        delay = self.pacer.throttled(size, sent_at, _retry_after(reply))
+        waited = self._clock() + delay - self._answered_at
+        if waited > self.retry.throttle_patience:
+            raise ConvexCallError(
+                path, f"the deployment answered only 429 {_error_code(reply)} (write throughput exceeded) for "
+                      f"{waited:.0f} s", status=THROTTLED, code=_error_code(reply) or None,
+                remedy="another client may be using the deployment's whole write budget; re-run the same command "
+                       "later: it resumes where it stopped")
+        self._sleep(delay)
 
     def _result(self, path: str, reply: httpx.Response) -> Any:
         try:
@@ -188,7 +239,18 @@ class ConvexClient:
 
 
 def _error_code(reply: httpx.Response) -> str:
+    """Convex's error code from a JSON error body; "" for anything else (a proxy's HTML page)."""
     try:
-        return str(reply.json().get("code", ""))
+        data = reply.json()
     except ValueError:
         return ""
+    return str(data.get("code", "")) if isinstance(data, dict) else ""
+
+
+def _retry_after(reply: httpx.Response | None) -> float | None:
+    """Retry-After in seconds (Convex sends none; proxies may). An HTTP date is ignored."""
+    try:
+        value = float(reply.headers["Retry-After"]) if reply is not None else None
+    except (KeyError, ValueError):
+        return None
+    return value if value is not None and value >= 0 else None
