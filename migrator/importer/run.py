@@ -28,7 +28,7 @@ from ..dumps import open_dump
 from ..errors import MigratorError
 from ..generate.import_module import MODULE, plan_hash
 from ..plan.model import DatabasePlan, TablePlan
-from ..sinks.convex_http import ConvexCallError, ConvexClient, ConvexFunctionError
+from ..sinks.convex_http import ConvexCallError, ConvexClient, ConvexFunctionError, Oversized
 from ..sinks.wire import decode, encode
 from ..transform.rows import ConvexRow, transform_row
 from ..transform.values import BlobToStore, Converter, ValueRejected
@@ -315,7 +315,11 @@ class Importer:
                 return (self._send(batch, [items[i] for i in ready[:mid]])
                         + self._send(batch, [items[i] for i in ready[mid:]]))
             try:
-                replies = self.client.mutation(f"{MODULE}:upsertBatch", args)
+                if len(ready) > 1 and sum(items[i].size for i in ready) > 2 * self.client.pacer.batch_bytes(batch.size):
+                    raise Oversized(f"{MODULE}:upsertBatch", "made before the deployment throttled")
+                replies = self.client.mutation(f"{MODULE}:upsertBatch", args, divisible=len(ready) > 1)
+            except Oversized:                  # larger than the deployment's pace allows: send it in halves
+                replies = halves()
             except ConvexFunctionError as exc:
                 if isinstance(exc.data, dict) and exc.data.get("code") == "PlanMismatch":
                     raise

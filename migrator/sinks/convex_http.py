@@ -11,7 +11,8 @@ is safe even when its first try committed):
 - A pooled keep-alive connection the server had closed (the request fails on a reused
   connection before any answer): sent again at once on a fresh connection, not an attempt.
 - Anything else (400, 401, 403, 404, 409, 413, ...): `ConvexCallError` with its status and
-  code, and a remedy where one is known; the importer bisects a batch refused with 400/413.
+  code, and a remedy where one is known; the importer bisects a batch refused with 400/413,
+  and one far larger than the pace allows that met a 429 (`Oversized`).
 
 The deploy key is held in a `Secret` whose repr hides it; it is only ever put in the
 Authorization header and never in messages, logs or exceptions.
@@ -104,6 +105,10 @@ class ConvexFunctionError(ConvexCallError):
     """The function ran and threw (reply status "error")."""
 
 
+class Oversized(ConvexCallError):
+    """A 429 for a batch made before the deployment's pace was known: send it in smaller parts."""
+
+
 @dataclass
 class RetryPolicy:
     attempts: int = 8                  # failed attempts (5xx, network) before a call gives up
@@ -152,13 +157,15 @@ class ConvexClient:
     def query(self, path: str, args: dict) -> Any:
         return self.call("query", path, args)
 
-    def mutation(self, path: str, args: dict) -> Any:
-        return self.call("mutation", path, args)
+    def mutation(self, path: str, args: dict, *, divisible: bool = False) -> Any:
+        """`divisible`: the caller can split the arguments (a batch of rows), so a 429 for a body
+        far over what the pace allows raises `Oversized` instead of waiting to send it whole."""
+        return self.call("mutation", path, args, divisible=divisible)
 
     def action(self, path: str, args: dict) -> Any:
         return self.call("action", path, args)
 
-    def call(self, kind: str, path: str, args: dict) -> Any:
+    def call(self, kind: str, path: str, args: dict, *, divisible: bool = False) -> Any:
         """Call a function, paced; 429s slow down, failures are retried (see the module's docstring)."""
         body = orjson.dumps({"path": path, "args": encode(args), "format": "convex_encoded_json"})
         failed, last = 0, ""
@@ -171,7 +178,7 @@ class ConvexClient:
             finally:
                 self.pacer.done()
             if reply is not None and reply.status_code == THROTTLED:
-                self._wait_throttled(path, reply, len(body), sent_at)
+                self._wait_throttled(path, reply, len(body), sent_at, divisible)
                 continue
             if reply is not None and reply.status_code not in RETRY_STATUS:
                 self._answered_at = self._clock()
@@ -207,8 +214,11 @@ class ConvexClient:
         with httpx.Client(**self._settings, limits=httpx.Limits(max_keepalive_connections=0)) as fresh:
             return fresh.post(f"/api/{kind}", content=body)
 
-    def _wait_throttled(self, path: str, reply: httpx.Response, size: int, sent_at: float) -> None:
+    def _wait_throttled(self, path: str, reply: httpx.Response, size: int, sent_at: float, divisible: bool) -> None:
         delay = self.pacer.throttled(size, sent_at, _retry_after(reply))
+        if divisible and size > 2 * self.pacer.batch_bytes(size):
+            raise Oversized(path, f"a {size}-byte batch is over what the deployment's write budget takes at once",
+                            status=THROTTLED, code=_error_code(reply) or None)
         waited = self._clock() + delay - self._answered_at
         if waited > self.retry.throttle_patience:
             raise ConvexCallError(

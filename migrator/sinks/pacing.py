@@ -20,7 +20,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable
 
-DECREASE = 0.85               # the rate after a 429: this share of the acknowledged throughput
+DECREASE = 0.9                # the rate after a 429: this share of the acknowledged throughput
 INCREASE_PER_SECOND = 0.02    # then it grows by this share of the rate at the cut per second ...
 ACCELERATE_S = 20.0           # ... faster the longer no 429 came: rate(t) = cut (1 + a (t + t^2 / ACCELERATE_S))
 THROUGHPUT_WINDOW_S = 3.0     # acknowledged bytes over this long estimate the deployment's throughput
@@ -107,8 +107,8 @@ class Pacer:
             if self.rate is not None:
                 t = max(0.0, now - self._cut_at)
                 self.rate = self._cut_rate * (1.0 + INCREASE_PER_SECOND * (t + t * t / ACCELERATE_S))
-            if self.window is not None:
-                self.window += 1.0 / self.window
+            if self.window is not None:        # widen, but not past what is really used
+                self.window = min(self.window + 1.0 / self.window, self._inflight + 2.0)
 
     def throttled(self, size: int, sent_at: float, retry_after: float | None) -> float:
         """A 429: cut once per episode, and say how long this request waits before it is sent again."""
@@ -122,7 +122,7 @@ class Pacer:
                 base = min(self.rate, measured) if self.rate is not None and measured else (self.rate or measured)
                 self.rate = max(MIN_RATE, DECREASE * (base or 0.0))
                 self._cut_rate = self.rate
-                self.window = max(1.0, (self.window or self._inflight) * 0.5)
+                self.window = max(1.0, min(self.window or self._inflight, self._inflight + 1) * 0.5)
             floor = retry_after if retry_after is not None else size / self.rate
         return floor * (1.0 + 0.5 * self.jitter())      # never sooner than asked, spread over half as long again
 
