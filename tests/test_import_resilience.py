@@ -95,6 +95,13 @@ class Endpoint:
         with self._http() as h:
             h.post("/_local/faults", json=settings).raise_for_status()
 
+    def write_budget(self, settings: dict | None = None) -> dict:
+        """Set the write budget ({"bytesPerSecond": N, "retryAfter": s}); without settings, read its counts."""
+        with self._http() as h:
+            reply = h.post("/_local/write-budget", json=settings) if settings is not None else h.get("/_local/write-budget")
+            reply.raise_for_status()
+            return reply.json()
+
     def tables(self) -> dict[str, int]:
         with self._http() as h:
             reply = h.get("/_local/tables")
@@ -285,6 +292,82 @@ def test_faulty_endpoint_still_ends_complete_and_exact(app_name, seed, request, 
     # the faults really happened: some calls were retried (a retried committed batch reads as unchanged)
     assert summary["retries"] >= 2, summary
     print(f"{app_name}: {summary['requests']} requests, {summary['retries']} retried")
+
+
+# 30% of calls fail: half before the function runs (500, 502, 503, 504, OCC, reset connections),
+# half after the mutation committed (500 and 503 answers, dropped replies). Every one is retried.
+FAULTS_30 = {"status500": 0.03, "status502": 0.02, "status503": 0.02, "status504": 0.02,
+             "failBeforeCommit": 0.03, "dropConnection": 0.03,
+             "status500AfterCommit": 0.05, "failAfterCommit": 0.05, "dropAfterCommit": 0.05}
+
+
+@pytest.mark.parametrize("app_name,seed", [("notes", 21), ("crm", 22), ("notes", 23), ("crm", 24)])
+def test_thirty_percent_faults_with_500_after_commit_end_exact(app_name, seed, request, tmp_path):
+    app = request.getfixturevalue(app_name)
+    summary_path = tmp_path / "summary.json"
+    with endpoint(app.convex, tmp_path) as ep:
+        ep.faults({**FAULTS_30, "seed": seed})
+        result = run(import_cmd(app, ep.url, tmp_path / "state", "--batch-size", "1", "--concurrency", "3",
+                                "--summary-json", str(summary_path)))
+        assert result.returncode == 0, result.stderr
+        ep.faults({})
+        assert_exactly_the_dump(app, ep, tmp_path)
+    summary = json.loads(summary_path.read_text())
+    assert_summary_consistent(summary, app, whole_run=True)
+    assert summary["rejectedTotal"] == 0
+    # the faults really happened, after commits too: a row whose reply was lost reads as unchanged when sent again
+    assert summary["retries"] >= 0.1 * summary["requests"], summary
+    assert sum(t["unchanged"] for t in summary["tables"].values()) > 0, summary
+    assert KEY not in result.stdout + result.stderr
+
+
+def _padded_notes(raw: dict) -> None:
+    """Every note's body grows to about 20 KB: the dump weighs about half a megabyte."""
+    for row in _rows(raw, "notes"):
+        row["body"] += " padding" * 2500
+
+
+def test_import_under_a_tight_write_budget_slows_down_and_ends_exact(notes, tmp_path):
+    """A write budget of 100 KB/s (answered as Convex answers it: 429 TooManyWrites, no Retry-After)
+    for about 500 KB: far more 429s than attempts, none counted as one, nothing rejected."""
+    dump = dump_variant(notes, tmp_path / "padded.json", _padded_notes)
+    summary_path = tmp_path / "summary.json"
+    with endpoint(notes.convex, tmp_path) as ep:
+        ep.write_budget({"bytesPerSecond": 100_000})
+        result = run(import_cmd(notes, ep.url, tmp_path / "state", "--summary-json", str(summary_path), dump=dump))
+        budget = ep.write_budget()
+        assert result.returncode == 0, result.stderr
+        ep.write_budget({"bytesPerSecond": None})
+        assert_exactly_the_dump(notes, ep, tmp_path)
+    summary = json.loads(summary_path.read_text())
+    assert_summary_consistent(summary, notes, whole_run=True)
+    assert summary["rejectedTotal"] == 0 and summary["retries"] == 0
+    assert summary["throttled"] == budget["refused"] > 8          # more 429s than a call has attempts
+    assert summary["settledBytesPerSecond"] > 0
+    assert "throttled (429 TooManyWrites); writes settled at" in result.stdout
+    assert budget["committedBytes"] > 400_000
+
+
+def test_kept_alive_connections_the_server_closed_while_the_import_waited(notes, tmp_path):
+    """The server closes idle connections after 100 ms, shorter than the waits a write budget
+    imposes, and drops half the calls that arrive on a connection it served before (as a close
+    racing the next request): each such call goes again at once on a fresh connection, none
+    counts as a failed attempt, and the import ends exact."""
+    dump = dump_variant(notes, tmp_path / "padded.json", _padded_notes)
+    summary_path = tmp_path / "summary.json"
+    with endpoint(notes.convex, tmp_path) as ep:
+        ep.faults({"keepAliveMs": 100, "dropReused": 0.5, "seed": 31})
+        ep.write_budget({"bytesPerSecond": 100_000, "retryAfter": 0.5})
+        result = run(import_cmd(notes, ep.url, tmp_path / "state", "--summary-json", str(summary_path),
+                                "--concurrency", "2", dump=dump))
+        assert result.returncode == 0, result.stderr
+        ep.faults({})
+        ep.write_budget({"bytesPerSecond": None})
+        assert_exactly_the_dump(notes, ep, tmp_path)
+    summary = json.loads(summary_path.read_text())
+    assert summary["rejectedTotal"] == 0 and summary["retries"] == 0, summary
+    assert summary["reconnects"] > 0 and summary["throttled"] > 0, summary
+    assert "stale connections replaced" in result.stdout
 
 
 # -- 4. a row that fails after its write leaves no trace ----------------------------------------------

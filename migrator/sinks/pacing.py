@@ -98,16 +98,17 @@ class Pacer:
             self._acked.append((now, size))
             while self._acked and self._acked[0][0] < now - THROUGHPUT_WINDOW_S:
                 self._acked.popleft()
-            if (self._latency is not None and latency > SLOW_FACTOR * self._latency and latency >= SLOW_FLOOR_S
-                    and sent_at > self._narrowed_at):
+            slow = (self._latency is not None and latency > SLOW_FACTOR * self._latency
+                    and latency >= SLOW_FLOOR_S and sent_at > self._narrowed_at)
+            if slow:
                 self.stats.slow += 1
                 self._narrowed_at = now
-                self.window = max(1.0, (self.window or self._inflight + 1) * 0.75)
+                self.window = max(1.0, min(self.window or self._inflight + 1, self._inflight + 1) * 0.75)
             self._latency = latency if self._latency is None else 0.8 * self._latency + 0.2 * latency
             if self.rate is not None:
                 t = max(0.0, now - self._cut_at)
                 self.rate = self._cut_rate * (1.0 + INCREASE_PER_SECOND * (t + t * t / ACCELERATE_S))
-            if self.window is not None:        # widen, but not past what is really used
+            if self.window is not None and not slow:     # widen, but not past what is really used
                 self.window = min(self.window + 1.0 / self.window, self._inflight + 2.0)
 
     def throttled(self, size: int, sent_at: float, retry_after: float | None) -> float:
@@ -122,7 +123,8 @@ class Pacer:
                 base = min(self.rate, measured) if self.rate is not None and measured else (self.rate or measured)
                 self.rate = max(MIN_RATE, DECREASE * (base or 0.0))
                 self._cut_rate = self.rate
-                self.window = max(1.0, min(self.window or self._inflight, self._inflight + 1) * 0.5)
+                used = self._inflight + 1    # the others in flight, and this one
+                self.window = max(1.0, min(self.window or used, used) * 0.5)
             floor = retry_after if retry_after is not None else size / self.rate
         return floor * (1.0 + 0.5 * self.jitter())      # never sooner than asked, spread over half as long again
 
