@@ -29,38 +29,43 @@ DATA = Path(__file__).parent / "data"
 MB = 1024 * 1024
 
 
-def make_dump(path: Path, size_mb: int) -> int:
-    """Write the dump; returns its row count."""
+def write_dump(path: Path, size_mb: int, database: str, table: str, schema: str, make_row) -> int:
+    """A one-table dexie-export-import file on one line, of at least `size_mb` MB, row i being
+    `make_row(i)`; kept (with its row count beside it) and reused while big enough."""
     if path.exists() and path.stat().st_size >= size_mb * MB:
         return json.loads(path.with_suffix(".rows").read_text())
     path.parent.mkdir(parents=True, exist_ok=True)
-    blob = base64.b64encode(bytes(range(256)) * 64).decode()          # 16 KiB Blob
-    big = base64.b64encode(os.urandom(3 * MB)).decode()               # a 3 MiB row now and then
-    target = size_mb * MB
     rows = 0
     with path.open("wb") as f:
-        f.write(b'{"formatName":"dexie","formatVersion":1,"data":{"databaseName":"bench","databaseVersion":3,'
-                b'"tables":[{"name":"notes","schema":"++id,title,*tags,updatedAt","rowCount":0}],'
-                b'"data":[{"tableName":"notes","inbound":true,"rows":[')
-        written = f.tell()
-        while written < target:
-            row = {"id": rows + 1, "title": f"Note {rows}", "body": "lorem ipsum dolor sit amet " * 12,
-                   "tags": ["work", "home", f"t{rows % 50}"], "updatedAt": 1700000000000 + rows,
-                   "meta": {"author": {"name": "Ada", "id": rows % 97}, "pinned": rows % 7 == 0,
-                            "score": rows / 3}, "$types": {"updatedAt": "date"}}
-            if rows % 100 == 0:
-                row["attachment"] = {"type": "image/png", "data": blob}
-                row["$types"]["attachment"] = "blob2"
-            if rows % 20000 == 19999:
-                row["attachment"] = {"type": "application/octet-stream", "data": big}
-                row["$types"]["attachment"] = "blob2"
-            chunk = (b"," if rows else b"") + orjson.dumps(row)
-            f.write(chunk)
-            written += len(chunk)
+        f.write(b'{"formatName":"dexie","formatVersion":1,"data":{"databaseName":' + orjson.dumps(database)
+                + b',"databaseVersion":3,"tables":[{"name":' + orjson.dumps(table) + b',"schema":' + orjson.dumps(schema)
+                + b',"rowCount":0}],"data":[{"tableName":' + orjson.dumps(table) + b',"inbound":true,"rows":[')
+        while f.tell() < size_mb * MB:
+            f.write((b"," if rows else b"") + orjson.dumps(make_row(rows)))
             rows += 1
         f.write(b"]}]}}")
     path.with_suffix(".rows").write_text(str(rows))
     return rows
+
+
+def make_dump(path: Path, size_mb: int) -> int:
+    """Write the dump; returns its row count."""
+    blob = base64.b64encode(bytes(range(256)) * 64).decode()          # 16 KiB Blob
+    big = base64.b64encode(os.urandom(3 * MB)).decode()               # a 3 MiB row now and then
+
+    def row_at(i: int) -> dict:
+        row = {"id": i + 1, "title": f"Note {i}", "body": "lorem ipsum dolor sit amet " * 12,
+               "tags": ["work", "home", f"t{i % 50}"], "updatedAt": 1700000000000 + i,
+               "meta": {"author": {"name": "Ada", "id": i % 97}, "pinned": i % 7 == 0,
+                        "score": i / 3}, "$types": {"updatedAt": "date"}}
+        if i % 100 == 0:
+            row["attachment"] = {"type": "image/png", "data": blob}
+            row["$types"]["attachment"] = "blob2"
+        if i % 20000 == 19999:
+            row["attachment"] = {"type": "application/octet-stream", "data": big}
+            row["$types"]["attachment"] = "blob2"
+        return row
+    return write_dump(path, size_mb, "bench", "notes", "++id,title,*tags,updatedAt", row_at)
 
 
 CHILD = """

@@ -25,36 +25,20 @@ import time
 from pathlib import Path
 
 import httpx
-import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from dump_memory import DATA, MB, write_dump  # noqa: E402  (a sibling script, not a package)
 from migrator import commands  # noqa: E402
 from migrator.sinks.local_endpoint import local_endpoint  # noqa: E402
 
-DATA = Path(__file__).parent / "data"
-MB = 1024 * 1024
 
-
-def make_dump(path: Path, size_mb: int) -> int:
-    """A dexie-export-import file of `size_mb` MB: rows of about 4 KB of text and numbers."""
-    if path.exists() and path.stat().st_size >= size_mb * MB:
-        return json.loads(path.with_suffix(".rows").read_text())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    rows = 0
-    with path.open("wb") as f:
-        f.write(b'{"formatName":"dexie","formatVersion":1,"data":{"databaseName":"budget","databaseVersion":1,'
-                b'"tables":[{"name":"pages","schema":"++id,title,updatedAt","rowCount":0}],'
-                b'"data":[{"tableName":"pages","inbound":true,"rows":[')
-        while f.tell() < size_mb * MB:
-            row = {"id": rows + 1, "title": f"Page {rows}", "updatedAt": 1700000000000 + rows,
-                   "body": f"paragraph {rows} of the page, with enough words to weigh something. " * 55,
-                   "stats": {"views": rows % 1000, "score": rows / 7, "flags": [rows % 2 == 0, rows % 3 == 0]}}
-            f.write((b"," if rows else b"") + orjson.dumps(row))
-            rows += 1
-        f.write(b"]}]}}")
-    path.with_suffix(".rows").write_text(str(rows))
-    return rows
+def page(i: int) -> dict:
+    """A row of about 4 KB of text and numbers."""
+    return {"id": i + 1, "title": f"Page {i}", "updatedAt": 1700000000000 + i,
+            "body": f"paragraph {i} of the page, with enough words to weigh something. " * 55,
+            "stats": {"views": i % 1000, "score": i / 7, "flags": [i % 2 == 0, i % 3 == 0]}}
 
 
 def run_import(work: Path, mapping: Path, dump: Path, budget: int | None, retry_after: float | None) -> dict:
@@ -91,7 +75,7 @@ def main() -> None:
     parser.add_argument("--retry-after", type=float, help="the 429s also carry this Retry-After (Convex sends none)")
     args = parser.parse_args()
     dump = DATA / f"budget-{args.size_mb}.json"
-    rows = make_dump(dump, args.size_mb)
+    rows = write_dump(dump, args.size_mb, "budget", "pages", "++id,title,updatedAt", page)
     print(f"dump: {dump.stat().st_size / MB:.1f} MB, {rows} rows; 429s "
           + (f"with Retry-After: {args.retry_after:g}" if args.retry_after is not None else "without Retry-After"))
     with tempfile.TemporaryDirectory() as tmp:

@@ -23,3 +23,22 @@ def as_js(value):
     if isinstance(value, dict):
         return {k: as_js(v) for k, v in value.items()}
     return value
+
+
+class FakeTime:
+    """Time that passes only when slept through, so waits can be read instead of sat through."""
+
+    def __init__(self):
+        self.t, self.slept = 1000.0, []
+
+    def now(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.t += seconds
+
+
+@pytest.fixture
+def fake_time() -> FakeTime:
+    return FakeTime()

@@ -60,20 +60,6 @@ def _faults(deployment: Deployment, settings: dict) -> None:
     httpx.post(f"{deployment.url}/_local/faults", json=settings, headers=headers).raise_for_status()
 
 
-class FakeTime:
-    """Time that passes only when the client sleeps, so waits can be read instead of sat through."""
-
-    def __init__(self):
-        self.t, self.slept = 1000.0, []
-
-    def now(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.t += seconds
-
-
 EMPTY_BATCH = {"planHash": "x", "table": "todoItems", "rows": []}
 # Every answer a deployment (or the proxy before it) can give a call, and what the client does:
 # ("retry", N): a failed attempt, sent again until the N attempts are used up, then it stops;
@@ -95,9 +81,9 @@ ANSWERS = {
 
 
 @pytest.mark.parametrize("answer", list(ANSWERS))
-def test_each_answer_leads_to_its_action_and_never_shows_the_key(endpoint, answer):
+def test_each_answer_leads_to_its_action_and_never_shows_the_key(endpoint, answer, fake_time):
     faults, (action, words) = ANSWERS[answer]
-    clock = FakeTime()
+    clock = fake_time
     client = ConvexClient(endpoint, retry=RetryPolicy(attempts=3), sleep=clock.sleep, clock=clock.now,
                           timeout=0.4 if answer == "timeout" else 10)
     _faults(endpoint, faults)
@@ -119,10 +105,10 @@ def test_each_answer_leads_to_its_action_and_never_shows_the_key(endpoint, answe
     assert not [text for text in shown if KEY in text or KEY.split("|")[1] in text]
 
 
-def test_429_slows_down_and_is_never_a_failed_attempt(endpoint):
+def test_429_slows_down_and_is_never_a_failed_attempt(endpoint, fake_time):
     """Half the calls refused with 429 + Retry-After: 1, far more than the attempts: every call
     succeeds; each wait is at least the Retry-After, and the waits differ (jitter)."""
-    clock = FakeTime()
+    clock = fake_time
     client = ConvexClient(endpoint, retry=RetryPolicy(attempts=2), sleep=clock.sleep, clock=clock.now)
     batch = {**EMPTY_BATCH, "planHash": _plan_hash(client)}
     _faults(endpoint, {"status429": 0.5, "seed": 3})
@@ -139,8 +125,8 @@ def test_429_slows_down_and_is_never_a_failed_attempt(endpoint):
     assert client.pacer.rate is not None                      # it paces itself from now on
 
 
-def test_only_429s_for_longer_than_the_patience_stop_with_a_remedy(endpoint):
-    clock = FakeTime()
+def test_only_429s_for_longer_than_the_patience_stop_with_a_remedy(endpoint, fake_time):
+    clock = fake_time
     _faults(endpoint, {"status429": 1.0})
     try:
         with ConvexClient(endpoint, retry=RetryPolicy(throttle_patience=60), sleep=clock.sleep,
@@ -154,11 +140,11 @@ def test_only_429s_for_longer_than_the_patience_stop_with_a_remedy(endpoint):
     assert 55 <= sum(clock.slept) <= 60 and client.pacer.stats.throttled > 8
 
 
-def test_a_kept_alive_connection_the_server_closed_is_replaced_at_once(endpoint):
+def test_a_kept_alive_connection_the_server_closed_is_replaced_at_once(endpoint, fake_time):
     """The endpoint drops every call arriving on a connection that served one before (as a
     server closing an idle connection while the request is on its way): each is sent again
     at once on a fresh connection, not counted as a failed attempt, and nothing is lost."""
-    clock = FakeTime()
+    clock = fake_time
     _faults(endpoint, {"dropReused": 1.0})
     try:
         with ConvexClient(endpoint, retry=RetryPolicy(attempts=1), sleep=clock.sleep, clock=clock.now) as client:

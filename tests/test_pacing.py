@@ -9,40 +9,28 @@ import pytest
 from migrator.sinks.pacing import DECREASE, EPISODE_S, MIN_BATCH_BYTES, MIN_RATE, Pacer
 
 
-class Time:
-    def __init__(self):
-        self.t, self.slept = 50.0, []
-
-    def now(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.t += seconds
-
-
-def _pacer(jitter: float = 0.0) -> tuple[Pacer, Time]:
-    time = Time()
+def _pacer(time, jitter: float = 0.0) -> tuple[Pacer, object]:
+    """A pacer on the `fake_time` fixture's time."""
     return Pacer(clock=time.now, sleep=time.sleep, jitter=lambda: jitter), time
 
 
-def _succeed(pacer: Pacer, time: Time, size: int, seconds: float) -> None:
+def _succeed(pacer: Pacer, time, size: int, seconds: float) -> None:
     sent = pacer.before_send(size)
     time.t += seconds
     pacer.done()
     pacer.acknowledged(size, sent)
 
 
-def test_no_limit_until_the_deployment_throttles():
-    pacer, time = _pacer()
+def test_no_limit_until_the_deployment_throttles(fake_time):
+    pacer, time = _pacer(fake_time)
     for _ in range(20):
         _succeed(pacer, time, 1_000_000, 0.1)
     assert pacer.rate is None and pacer.concurrency(8) == 8 and pacer.batch_bytes(4 << 20) == 4 << 20
     assert time.slept == []
 
 
-def test_a_429_cuts_rate_window_and_batch_size_once_per_episode():
-    pacer, time = _pacer()
+def test_a_429_cuts_rate_window_and_batch_size_once_per_episode(fake_time):
+    pacer, time = _pacer(fake_time)
     for _ in range(30):                                   # 30 x 100 KB in 3 s: about 1 MB/s acknowledged
         _succeed(pacer, time, 100_000, 0.1)
     senders = [pacer.before_send(100_000) for _ in range(4)]
@@ -63,8 +51,8 @@ def test_a_429_cuts_rate_window_and_batch_size_once_per_episode():
     assert pacer.stats.cuts == 2 and pacer.rate < rate
 
 
-def test_the_rate_paces_sends_and_grows_back_faster_the_longer_no_429_comes():
-    pacer, time = _pacer()
+def test_the_rate_paces_sends_and_grows_back_faster_the_longer_no_429_comes(fake_time):
+    pacer, time = _pacer(fake_time)
     pacer.throttled(50_000, time.now(), None)
     assert pacer.rate == MIN_RATE                         # nothing measured yet: the floor
     sent = [pacer.before_send(MIN_RATE // 4) for _ in range(8)]
@@ -79,16 +67,16 @@ def test_the_rate_paces_sends_and_grows_back_faster_the_longer_no_429_comes():
     assert pacer.batch_bytes(4 << 20) >= MIN_BATCH_BYTES
 
 
-def test_retry_after_is_a_floor_and_jitter_spreads_the_waits():
+def test_retry_after_is_a_floor_and_jitter_spreads_the_waits(fake_time):
     waits = []
     for jitter in (0.0, 0.5, 0.999):
-        pacer, _ = _pacer(jitter)
+        pacer, _ = _pacer(fake_time, jitter)
         waits.append(pacer.throttled(10_000, 0.0, 1.0))
     assert waits[0] == 1.0 and 1.0 < waits[1] < waits[2] < 1.5
 
 
-def test_a_reply_far_slower_than_the_recent_ones_narrows_the_window():
-    pacer, time = _pacer()
+def test_a_reply_far_slower_than_the_recent_ones_narrows_the_window(fake_time):
+    pacer, time = _pacer(fake_time)
     pacer.throttled(10_000, time.now(), None)             # a window exists once throttled
     time.t += 5
     for _ in range(20):
