@@ -4,6 +4,7 @@
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import http from "node:http";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -508,6 +509,83 @@ describe("local_convex server", () => {
       await setFaults({});
     }
     assert.ok((await itemKeys()).includes("dropped-after"));
+  });
+
+  test("fault: 500 after commit keeps the writes; 500, 502 and 504 before it write nothing", async () => {
+    await setFaults({ status500AfterCommit: 1 });
+    try {
+      const r = await mutation("items:upsert", { rows: [{ key: "after-commit-500" }] });
+      assert.equal(r.status, 500);
+      assert.deepEqual(r.json, { code: "InternalServerError", message: "Your request couldn't be completed. Try again later." });
+    } finally {
+      await setFaults({});
+    }
+    assert.ok((await itemKeys()).includes("after-commit-500"));
+    for (const [fault, status] of [["status500", 500], ["status502", 502], ["status504", 504]]) {
+      await setFaults({ [fault]: 1 });
+      try {
+        const r = await mutation("items:upsert", { rows: [{ key: `before-${status}` }] });
+        assert.equal(r.status, status);
+        if (status !== 500) assert.match(r.headers.get("content-type"), /text\/html/); // a proxy's page
+      } finally {
+        await setFaults({});
+      }
+      assert.ok(!(await itemKeys()).includes(`before-${status}`));
+    }
+  });
+
+  test("fault: a call arriving on a kept-alive connection is dropped, a first call is not", async () => {
+    await setFaults({ dropReused: 1 });
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const call = () => new Promise((resolve, reject) => {
+      const body = JSON.stringify({ path: "items:echo", args: { x: 1 }, format: "convex_encoded_json" });
+      const req = http.request(url + "/api/query", { method: "POST", agent, headers: { "Content-Type": "application/json" } }, (res) => {
+        res.resume();
+        res.on("end", () => resolve(res.statusCode));
+      });
+      req.on("error", reject);
+      req.end(body);
+    });
+    try {
+      assert.equal(await call(), 200);
+      await assert.rejects(call());
+    } finally {
+      agent.destroy();
+      await setFaults({});
+    }
+  });
+
+  test("write budget: refused as Convex refuses (429 TooManyWrites, no Retry-After) until it refills", async () => {
+    const budget = async (body) => {
+      const r = body === undefined
+        ? await fetch(url + "/_local/write-budget", { headers: { Authorization: `Convex ${KEY}` } }).then((x) => x.json())
+        : (await post("/_local/write-budget", body)).json;
+      return r;
+    };
+    assert.equal((await post("/_local/write-budget", { bytesPerSecond: -1 })).status, 400);
+    await budget({ bytesPerSecond: 2048 });
+    try {
+      const big = { rows: [{ key: "budget-1", data: "x".repeat(8000) }] };
+      assert.equal((await mutation("items:upsert", big)).status, 200);     // a full bucket takes one large write
+      const refused = await mutation("items:upsert", { rows: [{ key: "budget-2" }] });
+      assert.equal(refused.status, 429);
+      assert.deepEqual(refused.json, { code: "TooManyWrites", message: "Too many writes per second. Your deployment is limited to 2 KiB bytes written per 1 second. Reduce your write rate or upgrade to a larger deployment." });
+      assert.equal(refused.headers.get("retry-after"), null);
+      assert.equal((await query("items:echo", { x: 1 })).status, 200);      // queries are not writes
+      assert.ok(!(await itemKeys()).includes("budget-2"));
+      await new Promise((r) => setTimeout(r, 3500));                        // ~6 KB of debt refilled at 2 KB/s
+      assert.equal((await mutation("items:upsert", { rows: [{ key: "budget-2" }] })).status, 200);
+      const counts = await budget();
+      assert.equal(counts.refused, 1);
+      assert.equal(counts.committed, 2);
+      assert.ok(counts.committedBytes > 8000, JSON.stringify(counts));
+      await budget({ bytesPerSecond: 2048, retryAfter: 2 });
+      await mutation("items:upsert", big);
+      assert.equal((await mutation("items:upsert", big)).headers.get("retry-after"), "2");
+    } finally {
+      await budget({ bytesPerSecond: null });
+    }
+    assert.equal((await mutation("items:upsert", { rows: [{ key: "budget-3" }] })).status, 200);
   });
 
   test("fault: dropped connection, and a seed replays the same decisions", async () => {
