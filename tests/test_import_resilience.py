@@ -289,9 +289,9 @@ def test_faulty_endpoint_still_ends_complete_and_exact(app_name, seed, request, 
     assert summary["rejectedTotal"] == 0 and not (tmp_path / "state" / "rejects.jsonl").exists()
     for name, t in app.tables().items():
         assert summary["tables"][name]["read"] == len(t["rows"])
-    # the faults really happened: some calls were retried (a retried committed batch reads as unchanged)
-    assert summary["retries"] >= 2, summary
-    print(f"{app_name}: {summary['requests']} requests, {summary['retries']} retried")
+    # the faults really happened: some calls were retried or throttled (a retried committed batch reads as unchanged)
+    assert summary["retries"] + summary["throttled"] >= 2, summary
+    print(f"{app_name}: {summary['requests']} requests, {summary['retries']} retried, {summary['throttled']} throttled")
 
 
 # 30% of calls fail: half before the function runs (500, 502, 503, 504, OCC, reset connections),

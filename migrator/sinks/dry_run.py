@@ -26,6 +26,7 @@ from ..plan.model import DatabasePlan, side_table_fields
 from ..plan.validators import Validator
 from ..validate.document import check_document, loose_id_table
 from .convex_http import CallStats, ConvexCallError, ConvexFunctionError, Deployment
+from .pacing import Pacer
 from .wire import encode, json_text
 
 # Function arguments over this are refused by Convex (convex-facts.md: 16 MiB + 2000 bytes of body).
@@ -67,11 +68,12 @@ def _at_path(doc: dict, path: str) -> Any:
 
 
 class DryRunClient:
-    """Same interface as `ConvexClient` (`query`/`mutation`/`action`, `deployment`, `stats`)."""
+    """Same interface as `ConvexClient` (`query`/`mutation`/`action`, `deployment`, `stats`, `pacer`)."""
 
     def __init__(self, plan: DatabasePlan):
         self.deployment = Deployment(url="dry-run", key=None)
         self.stats = CallStats()
+        self.pacer = Pacer()               # never throttled: batches and concurrency as the options say
         self.report = DryRunReport()
         self.hash, self.database = plan_hash([plan]), plan.database
         self.spec = import_spec([plan])["tables"]
@@ -106,7 +108,8 @@ class DryRunClient:
             return {"planHashes": {self.database: self.hash}, "tables": list(self.spec)}
         raise ConvexCallError(path, "the dry run does not answer this query", status=400, code="FunctionNotFound")
 
-    def mutation(self, path: str, args: dict) -> Any:
+    def mutation(self, path: str, args: dict, *, divisible: bool = False) -> Any:
+        """(`divisible` is ConvexClient's; a dry run is never throttled, so never splits a batch.)"""
         with self._lock:
             self.stats.requests += 1
             if path == f"{MODULE}:clearTable":
