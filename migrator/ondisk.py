@@ -16,7 +16,7 @@ import orjson
 
 from .sinks.wire import encode
 
-CACHE_KIB = 16 * 1024          # sqlite's page cache per store: memory stays bounded by this
+CACHE_KIB = 8 * 1024           # sqlite's page cache per store: memory stays bounded by this
 
 
 def fingerprint(value: Any) -> bytes:

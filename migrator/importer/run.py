@@ -6,7 +6,9 @@ index); resumability from the checkpoint (the acknowledged batches per dump and 
 not imported yet are deferred: a row is written without an optional one (which also
 settles reference cycles), and not written at all while a required one is missing; either
 way it is sent again in rounds after the first pass, until a round resolves nothing more
-and a last one rejects what is left (dangling references).
+and a last one settles what is left: a row missing a required reference is rejected, one
+missing only optional ones stays written without them (listed in the dangling file).
+Duplicate keys, which the upserts would merge, are caught on the client by the key ledger.
 """
 
 from __future__ import annotations
@@ -39,9 +41,10 @@ from .rejects import JsonLinesFile, RejectsFile, jsonable
 
 MiB = 1024 * 1024
 MAX_ACTION_BLOB = 15 * MiB
+RECENT_FILES = 4096                    # sha256 -> storage id kept to skip storeFile calls (not every file)
 # Per table: `read`/`skipped` say what this run read; the rest settle rows (RUN_KEYS are per run only).
-COUNT_KEYS = ("read", "skipped", "inserted", "updated", "unchanged", "rejected", "duplicates", "deferred", "resolved",
-              "dangling", "blobs")
+COUNT_KEYS = ("read", "inserted", "updated", "unchanged", "rejected", "duplicates", "deferred", "resolved", "dangling",
+              "blobs", "skipped")
 RUN_KEYS = ("read", "skipped")
 
 
@@ -329,6 +332,8 @@ class Importer:
                                                                    "data": value.data})
                 with self._lock:
                     self._blob_ids[sha] = known
+                    if len(self._blob_ids) > RECENT_FILES:       # storeFile finds older ones by sha256 itself
+                        del self._blob_ids[next(iter(self._blob_ids))]
             item.row.document[name] = known
             item.blobs += 1
 
@@ -427,7 +432,7 @@ class Importer:
         for name in fields:
             keys = missing.get(name, [item.row.document.get(name)])
             self.dangling.append({"dump": item.dump, "table": batch.table.table, "key": jsonable(item.key),
-                                  "field": name, "missing": [encode(k) for k in keys]})
+                                  "field": name, "missing": [jsonable(k) for k in keys]})
 
     # -- the run -----------------------------------------------------------------------------
     def run(self, dumps: list[Path]) -> ImportSummary:

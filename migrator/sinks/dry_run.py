@@ -8,7 +8,9 @@ written. What it cannot know is what the deployment already holds: references re
 and keys count as existing, only against rows of this dry run. Not simulated: the
 per-transaction limits (the importer's batch sizes stay below them) and the re-sending of
 a batch in halves when one row's side rows fail (the row fails here directly), so the
-batch count is that of a run where no batch is split.
+batch count is that of a run where no batch is split. What it "wrote" (fingerprints of
+keys and contents, unique-index entries, files) is kept on disk (`dry_run_store`), so its
+memory does not grow with the row count.
 """
 
 from __future__ import annotations
