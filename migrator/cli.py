@@ -339,7 +339,9 @@ def import_(mapping, dumps, **opts):
 
     Upserts by the original Dexie key: stopping and re-running never duplicates; a checkpoint
     in --state-dir lets a re-run continue where it stopped. Rows that cannot be imported go
-    to <state-dir>/rejects.jsonl with the reason. Without a deployment URL, imports into the
+    to <state-dir>/rejects.jsonl with the reason (a second row with a key already read too,
+    unless --duplicates last-wins); optional references to rows that do not exist are left out
+    and listed in <state-dir>/dangling.jsonl. Without a deployment URL, imports into the
     local Convex-compatible endpoint (no account needed).
     """
     options, target = _import_call(opts)

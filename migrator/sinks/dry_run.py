@@ -110,9 +110,12 @@ class DryRunClient:
                 raise ConvexFunctionError(path, "plan mismatch", data={"code": "PlanMismatch"})
             self.report.batches += 1
             self.report.batch_bytes += size
-            with self._store.transaction():
-                return [self._upsert(args["table"], row, args.get("deferRefs", False), args.get("owner"))
-                        for row in args["rows"]]
+            table, owner = args["table"], args.get("owner")
+            scope = owner["value"] if owner else None
+            row_ids = [fingerprint([table, scope, row["doc"].get(self.spec[table]["keyField"])]) for row in args["rows"]]
+            with self._store.batch(row_ids):
+                return [self._upsert(table, row, row_id, args.get("deferRefs", False), owner)
+                        for row, row_id in zip(args["rows"], row_ids)]
 
     def action(self, path: str, args: dict) -> Any:
         with self._lock:
@@ -129,7 +132,7 @@ class DryRunClient:
             return known
 
     # -- upsertBatch, row by row (the order of the generated mutation) ---------------------
-    def _upsert(self, table: str, row: dict, defer: bool, owner: dict | None) -> dict:
+    def _upsert(self, table: str, row: dict, row_id: bytes, defer: bool, owner: dict | None) -> dict:
         spec = self.spec[table]
         scope = owner["value"] if owner else None
         doc = dict(row["doc"])
@@ -142,7 +145,6 @@ class DryRunClient:
         if any(not spec["refs"][f]["optional"] for f in deferred):
             return {"status": "deferred", "deferred": deferred}     # a required reference: nothing written
         key = doc.get(spec["keyField"])
-        row_id = fingerprint([table, scope, key])
         existing = self._store.row(row_id)
         unique_keys = []
         for unique in spec["unique"]:
@@ -151,10 +153,9 @@ class DryRunClient:
                 continue
             entry = fingerprint([table, unique["index"], values])
             holder = self._store.unique_holder(entry)
-            if holder is not None and (existing is None or holder != existing.number):
+            if holder is not None and (existing is None or holder[0] != existing.number):
                 return {"status": "failed", "reason": f"unique index {unique['index']} ({', '.join(unique['fields'])}): "
-                                                      f"value already used by the row with key "
-                                                      f"{self._store.holder_key(holder)}"}
+                                                      f"value already used by the row with key {holder[1]}"}
             unique_keys.append(entry)
         number = existing.number if existing else self._store.count + 1     # the next insert's number
         table_number = self._table_number(table)
@@ -172,9 +173,9 @@ class DryRunClient:
             status = "inserted"
         else:
             status = "unchanged" if existing.digest == digest else "updated"
-        self._store.put_row(row_id, StoredRow(number, table_number, digest))
-        if spec["unique"]:
-            self._store.set_unique(number, json_text(encode(key)), unique_keys)
+        self._store.put_row(row_id, StoredRow(number, table_number, digest, b"".join(unique_keys)),
+                            json_text(encode(key)) if unique_keys else "", unique_keys,
+                            existing.entries if existing else b"")
         outcome = {"status": status, "id": _placeholder(number, table_number)}
         if deferred:
             outcome.update(deferred=deferred, missing=missing)

@@ -1,9 +1,12 @@
 """What a dry run "wrote", on disk: its memory must not grow with the row count.
 
-Per row a number (from 1, for placeholder ids), its table's number and a 16-byte
-fingerprint of its content, found by the fingerprint of (table, owner, key); unique-index
-entries by fingerprint, with the key of the row holding them (for the clash message);
-stored files by sha256. A private temporary sqlite file, deleted when the store closes.
+Per row a number (from 1, for placeholder ids), its table's number, a 16-byte fingerprint
+of its content and the unique-index entries it holds, found by the fingerprint of (table,
+owner, key); per unique-index entry the row holding it and that row's key (for the clash
+message); stored files by sha256. A private temporary sqlite file, deleted when the store
+closes. The work is batched as the import batches: a batch's own rows are fetched in one
+query, its writes kept in dicts (later rows of the batch see them) and written in one
+transaction at its end.
 """
 
 from __future__ import annotations
@@ -14,65 +17,79 @@ from typing import Iterator
 
 from ..ondisk import open_store
 
+_LOOKUP_CHUNK = 500            # ids per SELECT ... IN (...)
+
 
 @dataclass(frozen=True)
 class StoredRow:
     number: int
     table: int                 # index into the dry run's table names
     digest: bytes              # content fingerprint
+    entries: bytes = b""       # its unique-index entries, 16 bytes each
 
 
 class DryRunStore:
     def __init__(self):
         self.db = open_store(None, durable=False)
         self.db.executescript("""
-            CREATE TABLE rows (id BLOB PRIMARY KEY, n INTEGER, tab INTEGER, digest BLOB) WITHOUT ROWID;
-            CREATE TABLE uniq (entry BLOB PRIMARY KEY, holder INTEGER) WITHOUT ROWID;
-            CREATE TABLE holders (n INTEGER PRIMARY KEY, key TEXT, entries BLOB);
+            CREATE TABLE rows (id BLOB PRIMARY KEY, n INTEGER, tab INTEGER, digest BLOB, entries BLOB) WITHOUT ROWID;
+            CREATE TABLE uniq (entry BLOB PRIMARY KEY, holder INTEGER, key TEXT) WITHOUT ROWID;
             CREATE TABLE files (sha TEXT PRIMARY KEY, id TEXT) WITHOUT ROWID;
         """)
-        self.count = 0             # rows numbered so far (documents and stored files)
+        self.count = 0                                          # rows numbered so far (documents and files)
+        self._fetched: dict[bytes, StoredRow | None] = {}       # this batch: its rows as they were
+        self._written: dict[bytes, StoredRow] = {}              # this batch: its rows as written
+        self._uniq: dict[bytes, tuple[int, str] | None] = {}    # this batch: entries taken (None: released)
 
     @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """One transaction per batch: sqlite's cost is per commit, not per row."""
+    def batch(self, row_ids: list[bytes]) -> Iterator[None]:
+        """One batch of upserts, one transaction: `row_ids` (the rows it writes) are fetched at once."""
         self.db.execute("BEGIN")
+        for at in range(0, len(row_ids), _LOOKUP_CHUNK):
+            chunk = row_ids[at:at + _LOOKUP_CHUNK]
+            found = {r[0]: StoredRow(*r[1:]) for r in self.db.execute(
+                f"SELECT id, n, tab, digest, entries FROM rows WHERE id IN ({','.join('?' * len(chunk))})", chunk)}
+            self._fetched.update({i: found.get(i) for i in chunk})
         try:
             yield
         finally:
+            self.db.executemany("INSERT OR REPLACE INTO rows (id, n, tab, digest, entries) VALUES (?, ?, ?, ?, ?)",
+                                [(i, r.number, r.table, r.digest, r.entries) for i, r in self._written.items()])
+            self.db.executemany("DELETE FROM uniq WHERE entry = ?", [(e,) for e, h in self._uniq.items() if h is None])
+            self.db.executemany("INSERT OR REPLACE INTO uniq (entry, holder, key) VALUES (?, ?, ?)",
+                                [(e, *h) for e, h in self._uniq.items() if h is not None])
             self.db.execute("COMMIT")
+            self._fetched.clear()
+            self._written.clear()
+            self._uniq.clear()
 
     def next_number(self) -> int:
         self.count += 1
         return self.count
 
     def row(self, row_id: bytes) -> StoredRow | None:
-        found = self.db.execute("SELECT n, tab, digest FROM rows WHERE id = ?", (row_id,)).fetchone()
+        if row_id in self._written:
+            return self._written[row_id]
+        if row_id in self._fetched:
+            return self._fetched[row_id]
+        found = self.db.execute("SELECT n, tab, digest, entries FROM rows WHERE id = ?", (row_id,)).fetchone()
         return StoredRow(*found) if found else None
 
-    def put_row(self, row_id: bytes, row: StoredRow) -> None:
-        self.db.execute("INSERT OR REPLACE INTO rows (id, n, tab, digest) VALUES (?, ?, ?, ?)",
-                        (row_id, row.number, row.table, row.digest))
+    def put_row(self, row_id: bytes, row: StoredRow, key_text: str, entries: list[bytes], old: bytes) -> None:
+        """Row `row_id` now holds exactly `entries` (those in `old` it no longer holds are released)."""
+        self._written[row_id] = row
+        for at in range(0, len(old), 16):
+            if old[at:at + 16] not in entries:
+                self._uniq[old[at:at + 16]] = None
+        for entry in entries:
+            self._uniq[entry] = (row.number, key_text)
 
-    def unique_holder(self, entry: bytes) -> int | None:
-        found = self.db.execute("SELECT holder FROM uniq WHERE entry = ?", (entry,)).fetchone()
-        return found[0] if found else None
-
-    def holder_key(self, number: int) -> str:
-        return self.db.execute("SELECT key FROM holders WHERE n = ?", (number,)).fetchone()[0]
-
-    def set_unique(self, number: int, key_text: str, entries: list[bytes]) -> None:
-        """Row `number` now holds exactly `entries` (its earlier ones are released)."""
-        old = self.db.execute("SELECT entries FROM holders WHERE n = ?", (number,)).fetchone()
-        if old:
-            self.db.executemany("DELETE FROM uniq WHERE entry = ?",
-                                [(old[0][i:i + 16],) for i in range(0, len(old[0]), 16)])
-            self.db.execute("DELETE FROM holders WHERE n = ?", (number,))
-        if entries:
-            self.db.execute("INSERT INTO holders (n, key, entries) VALUES (?, ?, ?)",
-                            (number, key_text, b"".join(entries)))
-            self.db.executemany("INSERT OR REPLACE INTO uniq (entry, holder) VALUES (?, ?)",
-                                [(e, number) for e in entries])
+    def unique_holder(self, entry: bytes) -> tuple[int, str] | None:
+        """(row number, key text) of the row holding a unique-index entry."""
+        if entry in self._uniq:
+            return self._uniq[entry]
+        found = self.db.execute("SELECT holder, key FROM uniq WHERE entry = ?", (entry,)).fetchone()
+        return tuple(found) if found else None
 
     def file(self, sha256: str) -> str | None:
         found = self.db.execute("SELECT id FROM files WHERE sha = ?", (sha256,)).fetchone()
