@@ -248,7 +248,8 @@ IMPORT_OPTIONS = [
                  help="Checkpoint, rejects file and local endpoint output."),
     click.option("--restart", is_flag=True, help="Forget the checkpoint and start over (writes are still upserts)."),
     click.option("--duplicates", type=click.Choice(["reject", "last-wins"]), default="reject", show_default=True,
-                 help="A row whose table (and owner) already had its key: reject it, or write it over the first."),
+                 help="A row whose table (and owner) already had its key: reject it, or write it over the first "
+                      "(last-wins sends one batch at a time, so the later write lands last)."),
     click.option("--local-out", type=click.Path(file_okay=False),
                  help="Local endpoint only: where its final contents go as JSONL per table."),
     click.option("--summary-json", type=click.Path(dir_okay=False), help="Also write the summary as JSON to this file."),

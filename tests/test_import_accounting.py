@@ -331,3 +331,29 @@ def test_duplicates_exactly_once_across_sigkill_restart_and_replace(tmp_path):
             assert result.returncode == 1 and f"{len(duplicates)} rows rejected" in result.stderr, result.stderr
             assert sorted((r["key"], r["row"]["name"]) for r in lines(state / "rejects.jsonl")) == want_rejects
         assert {d["id"]: d["name"] for d in ep.contents(tmp_path / "contents2")["friends"]} == firsts
+
+
+def test_last_wins_holds_with_batches_that_would_finish_out_of_order(tmp_path):
+    """Batches of one row on an endpoint that answers after random delays: the later row's
+    write must land after the first's, whatever --concurrency asks for."""
+    dump = tmp_path / "friends.json"
+    raw, _ = many_friends(dump, random.Random(11))
+    rows = raw["data"]["data"][0]["rows"]
+    for i, row in enumerate(rows):                             # rows in pairs with one key: in flight together
+        row["id"] = i // 2 + 1
+    dump.write_text(json.dumps(raw))
+    duplicates = len(rows) // 2
+    last = {row["id"]: row["name"] for row in rows}            # the later occurrence overwrites the earlier
+    mapping = friends_mapping(tmp_path / "m")
+    commands.generate_convex([mapping], tmp_path / "convex")
+    with endpoint(tmp_path / "convex", tmp_path) as ep:
+        ep.faults({"delayMs": [0, 80], "seed": 4})
+        result = run_proc([sys.executable, "-m", "migrator", "import", str(mapping), str(dump), "--url", ep.url,
+                           "--state-dir", str(tmp_path / "state"), "-q", "--batch-size", "1", "--concurrency", "4",
+                           "--duplicates", "last-wins", "--summary-json", str(tmp_path / "s.json")])
+        assert result.returncode == 0, result.stderr
+        ep.faults({})
+        assert {d["id"]: d["name"] for d in ep.contents(tmp_path / "contents")["friends"]} == last
+    counts = json.loads((tmp_path / "s.json").read_text())["tables"]["friends"]
+    assert (counts["duplicates"], counts["rejected"], counts["inserted"], counts["updated"]) == \
+        (duplicates, 0, len(rows) - duplicates, duplicates)

@@ -19,7 +19,7 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -183,6 +183,8 @@ def check_deployed_plan(client: ConvexClient, plan: DatabasePlan) -> None:
 
 class Importer:
     def __init__(self, plan: DatabasePlan, client: ConvexClient, options: ImportOptions):
+        if options.duplicates == "last-wins":     # the later row's write must land last: batches in reading order
+            options = replace(options, concurrency=1)
         self.plan, self.client, self.options = plan, client, options
         self.hash = plan_hash([plan])
         self.by_source = {t.source: t for t in plan.tables}
