@@ -160,8 +160,12 @@ def test_dry_run_predicts_references_deferred_resolved_and_dangling(tmp_path):
     dump = tmp_path / "crm.json"
     dump.write_text(json.dumps(data))
     state = tmp_path / "state"
-    run("import", mapping, dump, "--dry-run", "-q", "--state-dir", state, "--summary-json", tmp_path / "dry.json")
-    run("import", mapping, dump, "-q", "--state-dir", state, "--summary-json", tmp_path / "real.json")
+    # one batch at a time: which rows wait for a reference then depends on the dump's order
+    # alone, not on which of the concurrent batches the endpoint happens to run first
+    run("import", mapping, dump, "--dry-run", "-q", "--state-dir", state, "--concurrency", "1",
+        "--summary-json", tmp_path / "dry.json")
+    run("import", mapping, dump, "-q", "--state-dir", state, "--concurrency", "1", "--summary-json",
+        tmp_path / "real.json")
     dry_rejects = sorted((r["table"], r["key"], r["reason"]) for r in rejects(state / "dry-run" / "rejects.jsonl"))
     real_rejects = sorted((r["table"], r["key"], r["reason"]) for r in rejects(state / "rejects.jsonl"))
     assert ("contacts", dangling_key, "reference companyId: no companies row has key 999") in dry_rejects
