@@ -201,14 +201,29 @@ def diff(mappings, against, exit_code, as_json):
 
 
 def _print_summary(summary) -> None:
-    from .importer.run import COUNT_KEYS as cols
-    rows = [[t] + [str(c[k]) for k in cols] + [f"{summary.seconds.get(t, 0.0):.1f}"] for t, c in summary.tables.items()]
-    header = ["table", *cols, "seconds"]
-    totals = ["TOTAL"] + [str(sum(c[k] for c in summary.tables.values())) for k in cols] + [""]
+    """This run's counts per table (and side table); the whole import's when this run resumed one."""
+    from .importer.run import COUNT_KEYS, RUN_KEYS
+    _print_counts(summary.tables, summary.sides, COUNT_KEYS, summary.seconds)
+    if summary.totals is not None:
+        click.echo("whole import (every run of this checkpoint):")
+        _print_counts(summary.totals, summary.side_totals, [k for k in COUNT_KEYS if k not in RUN_KEYS], None)
+    if summary.dangling_total:
+        click.echo(f"{summary.dangling_total} optional references name rows that do not exist; the rows were "
+                   f"imported without them: see {summary.dangling_path}")
+    click.echo(f"{summary.requests} requests, {summary.retries} retried" + _pacing_note(summary))
+
+
+def _print_counts(tables: dict, sides, cols, seconds: dict | None) -> None:
+    timed = seconds is not None
+    rows = [[t] + [str(c[k]) for k in cols] + ([f"{seconds.get(t, 0.0):.1f}"] if timed else [])
+            for t, c in tables.items()]
+    header = ["table", *cols] + (["seconds"] if timed else [])
+    totals = ["TOTAL"] + [str(sum(c[k] for c in tables.values())) for k in cols] + ([""] if timed else [])
     widths = [max(len(r[i]) for r in [header, totals, *rows]) for i in range(len(header))]
     for r in [header, *rows, totals]:
         click.echo("  ".join(cell.ljust(widths[0]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(r)))
-    click.echo(f"{summary.requests} requests, {summary.retries} retried" + _pacing_note(summary))
+    if sides:
+        click.echo("side tables (rows written): " + ", ".join(f"{side} {n}" for side, n in sides.items()))
 
 
 def _pacing_note(summary) -> str:
@@ -240,6 +255,9 @@ IMPORT_OPTIONS = [
     click.option("--state-dir", default=".dexie-convex", show_default=True, type=click.Path(file_okay=False),
                  help="Checkpoint, rejects file and local endpoint output."),
     click.option("--restart", is_flag=True, help="Forget the checkpoint and start over (writes are still upserts)."),
+    click.option("--duplicates", type=click.Choice(["reject", "last-wins"]), default="reject", show_default=True,
+                 help="A row whose table (and owner) already had its key: reject it, or write it over the first "
+                      "(last-wins sends one batch at a time, so the later write lands last)."),
     click.option("--local-out", type=click.Path(file_okay=False),
                  help="Local endpoint only: where its final contents go as JSONL per table."),
     click.option("--summary-json", type=click.Path(dir_okay=False), help="Also write the summary as JSON to this file."),
@@ -260,7 +278,8 @@ def _import_call(opts: dict) -> tuple:
     options = ImportOptions(batch_rows=opts["batch_size"], batch_bytes=opts["batch_bytes"],
                             concurrency=opts["concurrency"], max_errors=opts["max_errors"],
                             state_dir=Path(opts["state_dir"]), owner_field=opts["owner_field"],
-                            owner_from=opts["owner_from"], progress=not opts["quiet"], restart=opts["restart"])
+                            owner_from=opts["owner_from"], progress=not opts["quiet"], restart=opts["restart"],
+                            duplicates=opts["duplicates"])
     confirm = None if opts["yes"] else (
         lambda target: click.confirm(f"Delete every row of the mapped tables in {target}?"))
     target = {k: opts[k] for k in ("url", "deploy_key", "insecure", "replace", "deploy", "local_out", "dry_run")}
@@ -329,7 +348,9 @@ def import_(mapping, dumps, **opts):
 
     Upserts by the original Dexie key: stopping and re-running never duplicates; a checkpoint
     in --state-dir lets a re-run continue where it stopped. Rows that cannot be imported go
-    to <state-dir>/rejects.jsonl with the reason. Without a deployment URL, imports into the
+    to <state-dir>/rejects.jsonl with the reason (a second row with a key already read too,
+    unless --duplicates last-wins); optional references to rows that do not exist are left out
+    and listed in <state-dir>/dangling.jsonl. Without a deployment URL, imports into the
     local Convex-compatible endpoint (no account needed).
     """
     options, target = _import_call(opts)

@@ -282,8 +282,8 @@ def dry_run_import(plan: DatabasePlan, paths: list[Path], options: ImportOptions
     state = options.state_dir / "dry-run"
     (state / "rejects.jsonl").unlink(missing_ok=True)
     dry_options = dataclasses.replace(options, state_dir=state, restart=True)
-    client = DryRunClient(plan)
-    summary = run_import(plan, paths, client, dry_options)
+    with DryRunClient(plan) as client:
+        summary = run_import(plan, paths, client, dry_options)
     return ImportResult(summary=summary, target="nothing (dry run)", dry_run=client.report)
 
 

@@ -160,8 +160,12 @@ def test_dry_run_predicts_references_deferred_resolved_and_dangling(tmp_path):
     dump = tmp_path / "crm.json"
     dump.write_text(json.dumps(data))
     state = tmp_path / "state"
-    run("import", mapping, dump, "--dry-run", "-q", "--state-dir", state, "--summary-json", tmp_path / "dry.json")
-    run("import", mapping, dump, "-q", "--state-dir", state, "--summary-json", tmp_path / "real.json")
+    # one batch at a time: which rows wait for a reference then depends on the dump's order
+    # alone, not on which of the concurrent batches the endpoint happens to run first
+    run("import", mapping, dump, "--dry-run", "-q", "--state-dir", state, "--concurrency", "1",
+        "--summary-json", tmp_path / "dry.json")
+    run("import", mapping, dump, "-q", "--state-dir", state, "--concurrency", "1", "--summary-json",
+        tmp_path / "real.json")
     dry_rejects = sorted((r["table"], r["key"], r["reason"]) for r in rejects(state / "dry-run" / "rejects.jsonl"))
     real_rejects = sorted((r["table"], r["key"], r["reason"]) for r in rejects(state / "rejects.jsonl"))
     assert ("contacts", dangling_key, "reference companyId: no companies row has key 999") in dry_rejects
@@ -191,7 +195,8 @@ def test_dry_run_predicts_unique_index_clashes(tmp_path):
 
 
 def test_dry_run_scopes_keys_by_owner(tmp_path):
-    """The same dump twice: without an owner the second copy changes nothing; with one, every row is new."""
+    """The same dump twice: without an owner the second copy's keys are duplicates (rejected, or
+    written over the first with last-wins: unchanged); with one, every row is new."""
     app = APPS / "friends-entity-class"
     with open_dump(app / "dump.json") as d:
         rows = sum(t.row_count for t in d.tables)
@@ -200,9 +205,16 @@ def test_dry_run_scopes_keys_by_owner(tmp_path):
         copies.append(tmp_path / name)
         copies[-1].write_bytes((app / "dump.json").read_bytes())
     plain = plan_app("friends-entity-class", tmp_path / "plain")
-    run("import", plain, *copies, "--dry-run", "-q", "--state-dir", tmp_path / "s1", "--summary-json", tmp_path / "1.json")
+    result = run("import", plain, *copies, "--dry-run", "-q", "--state-dir", tmp_path / "s1",
+                 "--summary-json", tmp_path / "1.json")
+    assert result.exit_code == 1 and f"{rows} rows rejected" in result.output
     counts = counts_without_time(tmp_path / "1.json")["friends"]
-    assert (counts["read"], counts["inserted"], counts["unchanged"]) == (2 * rows, rows, rows)
+    assert (counts["read"], counts["inserted"], counts["rejected"], counts["duplicates"]) == (2 * rows, rows, rows, rows)
+    result = run("import", plain, *copies, "--dry-run", "-q", "--state-dir", tmp_path / "s1", "--duplicates",
+                 "last-wins", "--summary-json", tmp_path / "1.json")
+    assert result.exit_code == 0, result.output
+    counts = counts_without_time(tmp_path / "1.json")["friends"]
+    assert (counts["read"], counts["inserted"], counts["unchanged"], counts["duplicates"]) == (2 * rows, rows, rows, rows)
     owned = plan_app("friends-entity-class", tmp_path / "owned")
     owned.write_text(owned.read_text().replace('"ownerField": null', '"ownerField": "owner"'))
     plan_app("friends-entity-class", tmp_path / "owned")

@@ -118,7 +118,7 @@ function withoutSystemFields(doc: any) {
 }
 
 type Outcome =
-  | { status: "inserted" | "updated" | "unchanged"; id: string; deferred?: string[] }
+  | { status: "inserted" | "updated" | "unchanged"; id: string; deferred?: string[]; missing?: Record<string, any[]> }
   | { status: "deferred"; deferred: string[] }   // a required reference is not there yet: nothing written
   | { status: "failed"; reason: string };
 
@@ -131,29 +131,34 @@ async function findByKey(ctx: any, table: string, index: string, field: string, 
 
 type OwnerScope = { field: string; value: string };
 
+/** Original keys -> ids. Deferred fields are left out of `doc`; `missing` names their absent keys. */
 async function resolveRefs(ctx: any, spec: TableSpec, doc: any, defer: boolean, owner?: OwnerScope) {
   const deferred: string[] = [];
+  const missing: Record<string, any[]> = {};
   for (const [field, ref] of Object.entries(spec.refs)) {
     const original = doc[field];
     if (original === undefined || original === null) continue;
     const keys = ref.many ? original : [original];
     const ids = [];
+    const absent = [];
     for (const key of keys) {
       const target = await findByKey(ctx, ref.table, ref.keyIndex, ref.keyField, key, owner);
       if (target === null) {
-        if (defer) break;
-        throw new Error(`reference ${field}: no ${ref.table} row has key ${JSON.stringify(key)}`);
+        if (!defer) throw new Error(`reference ${field}: no ${ref.table} row has key ${JSON.stringify(key)}`);
+        absent.push(key);
+      } else {
+        ids.push(target._id);
       }
-      ids.push(target._id);
     }
-    if (ids.length !== keys.length) {
+    if (absent.length > 0) {
       delete doc[field];
       deferred.push(field);
+      missing[field] = absent;
     } else {
       doc[field] = ref.many ? ids : ids[0];
     }
   }
-  return deferred;
+  return { deferred, missing };
 }
 
 async function checkUnique(ctx: any, table: string, spec: TableSpec, doc: any, selfId: string | null) {
@@ -200,14 +205,14 @@ async function upsertRow(ctx: any, table: string, spec: TableSpec, row: { doc: a
                          defer: boolean, owner?: OwnerScope): Promise<Outcome> {
   const doc = { ...row.doc };
   if (owner) doc[owner.field] = owner.value;
-  const deferred = await resolveRefs(ctx, spec, doc, defer, owner);
+  const { deferred, missing } = await resolveRefs(ctx, spec, doc, defer, owner);
   if (deferred.some((field) => !spec.refs[field].optional)) return { status: "deferred", deferred };
   const existing = await findByKey(ctx, table, spec.keyIndex!, spec.keyField!, doc[spec.keyField!], owner);
   if (existing !== null && deferred.length > 0) {
     for (const field of deferred) if (existing[field] !== undefined) doc[field] = existing[field];
   }
   await checkUnique(ctx, table, spec, doc, existing ? existing._id : null);
-  let outcome: { status: "inserted" | "updated" | "unchanged"; id: string; deferred?: string[] };
+  let outcome: { status: "inserted" | "updated" | "unchanged"; id: string; deferred?: string[]; missing?: Record<string, any[]> };
   if (existing === null) {
     outcome = { status: "inserted", id: await ctx.db.insert(table as any, doc) };
   } else if (sameValue(withoutSystemFields(existing), doc)) {
@@ -221,7 +226,7 @@ async function upsertRow(ctx: any, table: string, spec: TableSpec, row: { doc: a
   } catch (error: any) {
     throw new RowWriteAborted(`side rows: ${String(error?.message ?? error)}`);
   }
-  if (deferred.length > 0) outcome.deferred = deferred;
+  if (deferred.length > 0) Object.assign(outcome, { deferred, missing });
   return outcome;
 }
 

@@ -29,6 +29,7 @@ class TableProgress:
     done_until: int = 0                                  # rows [0, done_until) are acknowledged
     finished: dict[int, int] = field(default_factory=dict)  # batches done beyond the prefix: start -> end
     counts: Counter = field(default_factory=Counter)     # cumulative over all runs
+    sides: Counter = field(default_factory=Counter)      # side table -> side rows of the rows written
 
     def mark(self, start: int, end: int) -> None:
         self.finished[start] = max(end, self.finished.get(start, end))
@@ -42,12 +43,12 @@ class TableProgress:
 
     def to_json(self) -> dict:
         return {"doneUntil": self.done_until, "finished": {str(k): v for k, v in self.finished.items()},
-                "counts": dict(self.counts)}
+                "counts": dict(self.counts), "sides": dict(self.sides)}
 
     @classmethod
     def from_json(cls, data: dict) -> "TableProgress":
         return cls(done_until=data["doneUntil"], finished={int(k): v for k, v in data.get("finished", {}).items()},
-                   counts=Counter(data.get("counts", {})))
+                   counts=Counter(data.get("counts", {})), sides=Counter(data.get("sides", {})))
 
 
 @dataclass
@@ -112,3 +113,7 @@ class Checkpoint:
             for table, p in tables.items():
                 totals.setdefault(table, Counter()).update(p.counts)
         return totals
+
+    def side_totals(self) -> Counter:
+        """Cumulative side rows per side table over every dump and run of this checkpoint."""
+        return sum((p.sides for tables in self.dumps.values() for p in tables.values()), Counter())

@@ -43,23 +43,27 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-class RejectsFile:
-    """Appends; opened lazily so a clean run leaves no empty file behind."""
+class JsonLinesFile:
+    """Appends one JSON object a line; opened lazily so a clean run leaves no empty file behind."""
 
     def __init__(self, path: Path):
         self.path = path
         self._file = None
-        self.count = 0
 
-    def write(self, *, dump: str, table: str, key: Any, reason: str, row: Any) -> None:
+    def append(self, record: dict) -> None:
         if self._file is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = self.path.open("ab")
-        line = {"dump": dump, "table": table, "key": jsonable(key), "reason": reason, "row": jsonable(row)}
-        self._file.write(orjson.dumps(line) + b"\n")
+        self._file.write(orjson.dumps(record) + b"\n")
         self._file.flush()
-        self.count += 1
 
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
+
+
+class RejectsFile(JsonLinesFile):
+    """Rows that could not be imported, with the dump row as it was read."""
+
+    def write(self, *, dump: str, table: str, key: Any, reason: str, row: Any) -> None:
+        self.append({"dump": dump, "table": table, "key": jsonable(key), "reason": reason, "row": jsonable(row)})

@@ -6,7 +6,9 @@ index); resumability from the checkpoint (the acknowledged batches per dump and 
 not imported yet are deferred: a row is written without an optional one (which also
 settles reference cycles), and not written at all while a required one is missing; either
 way it is sent again in rounds after the first pass, until a round resolves nothing more
-and a last one rejects what is left (dangling references).
+and a last one settles what is left: a row missing a required reference is rejected, one
+missing only optional ones stays written without them (listed in the dangling file).
+Duplicate keys, which the upserts would merge, are caught on the client by the key ledger.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -27,17 +29,23 @@ from tqdm import tqdm
 from ..dumps import open_dump
 from ..errors import MigratorError
 from ..generate.import_module import MODULE, plan_hash
+from ..ondisk import fingerprint
 from ..plan.model import DatabasePlan, TablePlan
 from ..sinks.convex_http import ConvexCallError, ConvexClient, ConvexFunctionError, Oversized
 from ..sinks.wire import decode, encode
 from ..transform.rows import ConvexRow, transform_row
 from ..transform.values import BlobToStore, Converter, ValueRejected
 from .checkpoint import Checkpoint, TableProgress
-from .rejects import RejectsFile
+from .key_ledger import KeyLedger
+from .rejects import JsonLinesFile, RejectsFile, jsonable
 
 MiB = 1024 * 1024
 MAX_ACTION_BLOB = 15 * MiB
-COUNT_KEYS = ("read", "inserted", "updated", "unchanged", "rejected", "deferred", "resolved", "blobs", "skipped")
+RECENT_FILES = 4096                    # sha256 -> storage id kept to skip storeFile calls (not every file)
+# Per table: `read`/`skipped` say what this run read; the rest settle rows (RUN_KEYS are per run only).
+COUNT_KEYS = ("read", "inserted", "updated", "unchanged", "rejected", "duplicates", "deferred", "resolved", "dangling",
+              "blobs", "skipped")
+RUN_KEYS = ("read", "skipped")
 
 
 @dataclass
@@ -51,23 +59,32 @@ class ImportOptions:
     owner_from: str | None = None          # filename | database | a literal value
     progress: bool = True
     restart: bool = False
+    duplicates: str = "reject"             # a second row with a key already read: reject | last-wins
 
 
 @dataclass
 class ImportSummary:
-    """What this run did, per Convex table: each row is counted once, as inserted, updated,
-    unchanged or rejected, in the run whose write (or rejection) settles it; `deferred` and
-    `resolved` count rows sent again for their references. A whole run therefore has
-    read = inserted + updated + unchanged + rejected; a resumed one may settle rows an earlier
-    run read (rows waiting for a reference when it died), and skips acknowledged rows.
-    `totals` and `rejected_total` are cumulative over every run of the checkpoint: every dump
-    row once (a row re-sent after a crash counts as `unchanged` if its first write landed)."""
+    """What the import did, per Convex table, each count once. Every row is settled once, as
+    inserted, updated, unchanged or rejected, in the run whose write (or rejection) settles it,
+    so a whole import has read = inserted + updated + unchanged + rejected. Within those:
+    `duplicates` are rows whose key an earlier row had (rejected, or written over it with
+    --duplicates last-wins); `deferred` rows waited for a reference, then were `resolved`,
+    rejected, or written with `dangling` optional references left out (listed in the dangling
+    file); `blobs` are the files the written rows hold. `sides`: side rows of the written rows.
+
+    `tables`/`sides` are this run's. A run that resumed an earlier one (rows skipped or settled
+    before) also has `totals`/`side_totals`: the same counts over every run of the checkpoint,
+    where every dump row is settled once; they are None when they would repeat this run's."""
 
     tables: dict[str, Counter] = field(default_factory=dict)
-    totals: dict[str, Counter] = field(default_factory=dict)
+    sides: Counter = field(default_factory=Counter)
+    totals: dict[str, Counter] | None = None
+    side_totals: Counter | None = None
     seconds: dict[str, float] = field(default_factory=dict)
     rejects_path: Path | None = None
+    dangling_path: Path | None = None
     rejected_total: int = 0                # over every run of this checkpoint
+    dangling_total: int = 0                # over every run of this checkpoint
     requests: int = 0
     retries: int = 0
     reconnects: int = 0                    # stale keep-alive connections replaced (not failures)
@@ -76,12 +93,18 @@ class ImportSummary:
     stopped: str | None = None             # why the run stopped early, if it did
 
     def to_json(self) -> dict:
+        def settled(c: Counter) -> dict:
+            return {k: c[k] for k in COUNT_KEYS if k not in RUN_KEYS}
         return {"tables": {t: {**{k: c[k] for k in COUNT_KEYS}, "seconds": round(self.seconds.get(t, 0.0), 3)}
                            for t, c in self.tables.items()},
+                "sideTables": dict(self.sides),
+                "totals": None if self.totals is None else {
+                    "tables": {t: settled(c) for t, c in self.totals.items()}, "sideTables": dict(self.side_totals)},
+                "rejectedTotal": self.rejected_total,
                 "rejectsFile": str(self.rejects_path) if self.rejected_total else None,
-                "totals": {t: {k: c[k] for k in COUNT_KEYS if k not in ("read", "skipped")}
-                           for t, c in self.totals.items()},
-                "rejectedTotal": self.rejected_total, "requests": self.requests, "retries": self.retries,
+                "danglingTotal": self.dangling_total,
+                "danglingFile": str(self.dangling_path) if self.dangling_total else None,
+                "requests": self.requests, "retries": self.retries,
                 "reconnects": self.reconnects, "throttled": self.throttled,
                 "settledBytesPerSecond": None if self.settled_rate is None else round(self.settled_rate),
                 "stopped": self.stopped}
@@ -105,6 +128,7 @@ class _Pending:
     size: int
     blobs: int = 0
     written: bool = False      # an earlier pass wrote it (without a deferred reference) and counted it
+    position: int = -1         # its row index in its dump table (first pass)
 
 
 @dataclass
@@ -119,6 +143,8 @@ class _Batch:
     rejected: list[tuple] = field(default_factory=list)   # (dump, key, reason, row) found while converting
     writes: int = 0                    # documents and side rows the items write (side rows: delete + insert)
     size: int = 0                      # the items' encoded bytes
+    duplicates: int = 0                # rows whose key an earlier row had (rejected, or sent with last-wins)
+    defer_refs: bool = True            # False in the last round for rows not written yet: a missing reference fails
 
     def add(self, item: _Pending) -> None:
         self.items.append(item)
@@ -163,6 +189,8 @@ def check_deployed_plan(client: ConvexClient, plan: DatabasePlan) -> None:
 
 class Importer:
     def __init__(self, plan: DatabasePlan, client: ConvexClient, options: ImportOptions):
+        if options.duplicates == "last-wins":     # the later row's write must land last: batches in reading order
+            options = replace(options, concurrency=1)
         self.plan, self.client, self.options = plan, client, options
         self.hash = plan_hash([plan])
         self.by_source = {t.source: t for t in plan.tables}
@@ -173,8 +201,10 @@ class Importer:
             cp_path.unlink(missing_ok=True)
         self.checkpoint = Checkpoint.open(cp_path, self.hash, client.deployment.url)
         self.rejects = RejectsFile(options.state_dir / "rejects.jsonl")
+        self.dangling = JsonLinesFile(options.state_dir / "dangling.jsonl")
         self.checkpoint.settle_files(self._state_files())
-        self.summary = ImportSummary(rejects_path=self.rejects.path)
+        self.summary = ImportSummary(rejects_path=self.rejects.path, dangling_path=self.dangling.path)
+        self.ledger = _open_ledger(options.state_dir / "keys.sqlite", self.checkpoint, fresh=not cp_path.exists())
         self._blob_ids: dict[str, str] = {}
         self._lock = threading.Lock()
         self._started: dict[str, float] = {}
@@ -198,7 +228,7 @@ class Importer:
         return self.options.state_dir / f"deferred-{round_}.jsonl"
 
     def _state_files(self) -> list[Path]:
-        return [self.rejects.path, *self.options.state_dir.glob("deferred-*.jsonl")]
+        return [self.rejects.path, self.dangling.path, *self.options.state_dir.glob("deferred-*.jsonl")]
 
     # -- checks ------------------------------------------------------------------------------
     def check_deployment(self) -> None:
@@ -219,6 +249,7 @@ class Importer:
         self.checkpoint = Checkpoint(path=self.checkpoint.path, plan_hash=self.hash, target=self.checkpoint.target)
         self.checkpoint.settle_files(self._state_files())
         self.checkpoint.save()
+        self.ledger.reset()
         return cleared
 
     # -- reading -----------------------------------------------------------------------------
@@ -230,6 +261,7 @@ class Importer:
         with open_dump(path) as dump:
             owner = owner_value(self.options, path, dump.database_name)
             dump_id = dump_identity(path, owner)
+            ledger_dump = self.ledger.dump_number(dump_id, f"{path.resolve()}|{owner}", str(path))
             unmapped = [t.name for t in dump.tables if t.name not in self.by_source]
             if unmapped:
                 raise MigratorError(f"{path}: tables {', '.join(map(repr, unmapped))} are not in the mapping",
@@ -252,21 +284,41 @@ class Importer:
                 counts["read"] += 1
                 key = row.index if row.key is None else row.key
                 if current is not None and (current.table is not table or self._full(current)):
-                    yield current
+                    yield self._without_duplicates(current, ledger_dump)
                     current = None
                 if current is None:
                     current = _Batch(dump_id, table, row.index, row.index, [], owner)
                 try:
                     converted = transform_row(table, key, row.value, self.converter)
                     size = len(orjson.dumps(encode(_sized(converted.document)))) + 64
-                    current.add(_Pending(str(path), table, key, row.value, converted, size))
+                    current.add(_Pending(str(path), table, key, row.value, converted, size, position=row.index))
                 except ValueError as exc:      # ValueRejected, or a value the wire cannot carry
                     current.rejected.append((str(path), key, str(exc), row.value))
                 current.end = row.index + 1
             if current is not None:
-                yield current
+                yield self._without_duplicates(current, ledger_dump)
             for w in dump.warnings:
                 self.warnings.append(w)
+
+    def _without_duplicates(self, batch: _Batch, ledger_dump: int) -> _Batch:
+        """Rows whose key an earlier row had (in this batch, an earlier one, or another dump of
+        the same owner): rejected naming both positions, or kept with --duplicates last-wins."""
+        firsts = self.ledger.claim(ledger_dump, batch.table.source,
+                                   [(fingerprint([batch.table.table, batch.owner, item.row.key]), item.position)
+                                    for item in batch.items])
+        kept = []
+        for item, first in zip(batch.items, firsts):
+            if first is not None:
+                batch.duplicates += 1
+                if self.options.duplicates != "last-wins":
+                    batch.rejected.append((item.dump, item.key, (
+                        f"duplicate primary key: {item.dump}, table {batch.table.source}, row {item.position + 1} "
+                        f"has the key of the row read first at {first}; that one is kept, this one is not "
+                        "(--duplicates last-wins writes the later row over the first)"), item.source))
+                    continue
+            kept.append(item)
+        batch.items = kept
+        return batch
 
     def _full(self, batch: _Batch) -> bool:
         """Full at the row, write or byte limit; the byte limit shrinks while the deployment throttles."""
@@ -289,6 +341,8 @@ class Importer:
                                                                    "data": value.data})
                 with self._lock:
                     self._blob_ids[sha] = known
+                    if len(self._blob_ids) > RECENT_FILES:       # storeFile finds older ones by sha256 itself
+                        del self._blob_ids[next(iter(self._blob_ids))]
             item.row.document[name] = known
             item.blobs += 1
 
@@ -306,7 +360,7 @@ class Importer:
         if ready:
             args = {"planHash": self.hash, "table": batch.table.table,
                     "rows": [{"doc": items[i].row.document, "sides": items[i].row.side_rows} for i in ready],
-                    "deferRefs": not (batch.second_pass and self.checkpoint.last_round)}
+                    "deferRefs": batch.defer_refs}
             if batch.owner is not None:
                 args["owner"] = {"field": self.options.owner_field, "value": batch.owner}
 
@@ -339,6 +393,8 @@ class Importer:
         """Count a finished batch, reject and defer what needs it, then advance the checkpoint."""
         counts = self._counts(batch.table.table)
         progress = self.checkpoint.table(batch.dump_id, batch.table.table)
+        final_round = batch.second_pass and self.checkpoint.last_round
+        settled: Counter = Counter()
         rejected = list(batch.rejected)
         for item, outcome in zip(batch.items, outcomes):
             status = outcome.get("status")
@@ -350,33 +406,46 @@ class Importer:
                 continue
             wrote = status in ("inserted", "updated", "unchanged")
             if wrote and not item.written:          # the first write of this row: count it once
-                counts[status] += 1
-                progress.counts[status] += 1
-                counts["blobs"] += item.blobs
-                progress.counts["blobs"] += item.blobs
-            if outcome.get("deferred"):
+                settled[status] += 1
+                settled["blobs"] += item.blobs
+                for side, values in item.row.side_rows.items():
+                    self.summary.sides[side] += len(values)
+                    progress.sides[side] += len(values)
+            missing = outcome.get("deferred") or []
+            if missing and final_round:             # optional references to rows that do not exist
+                self._record_dangling(batch, item, missing, outcome.get("missing") or {})
+                settled["dangling"] += len(missing)
+            elif missing:
                 deferred_file.write(orjson.dumps({
                     "dumpId": batch.dump_id, "dump": item.dump, "table": batch.table.source, "owner": batch.owner,
                     "key": encode(item.row.key), "doc": encode(item.row.document),
-                    "sides": encode(item.row.side_rows), "written": wrote or item.written}) + b"\n")
+                    "sides": encode(item.row.side_rows), "written": wrote or item.written,
+                    "blobs": item.blobs}) + b"\n")
                 if not batch.second_pass:
-                    counts["deferred"] += 1
-                    progress.counts["deferred"] += 1
+                    settled["deferred"] += 1
             elif batch.second_pass:
-                counts["resolved"] += 1
-                progress.counts["resolved"] += 1
+                settled["resolved"] += 1
         for dump, key, reason, source in rejected:
             self.rejects.write(dump=dump, table=batch.table.table, key=key, reason=reason, row=source)
-        counts["rejected"] += len(rejected)
-        progress.counts["rejected"] += len(rejected)
+        settled["rejected"] += len(rejected)
+        settled["duplicates"] += batch.duplicates
+        counts.update(settled)
+        progress.counts.update(settled)
         (self.checkpoint.round_progress if batch.second_pass else progress).mark(batch.start, batch.end)
         self.summary.seconds[batch.table.table] = time.monotonic() - self._started.setdefault(batch.table.table, time.monotonic())
         deferred_file.flush()
-        self.checkpoint.note_file(Path(deferred_file.name))
-        self.checkpoint.note_file(self.rejects.path)
+        for path in (Path(deferred_file.name), self.rejects.path, self.dangling.path):
+            self.checkpoint.note_file(path)
         self.checkpoint.save()
         if self.options.max_errors is not None and self.checkpoint.total("rejected") > self.options.max_errors:
             raise _TooManyErrors()
+
+    def _record_dangling(self, batch: _Batch, item: _Pending, fields: list[str], missing: dict) -> None:
+        """One line per optional reference left out because no row has the key it names."""
+        for name in fields:
+            keys = missing.get(name, [item.row.document.get(name)])
+            self.dangling.append({"dump": item.dump, "table": batch.table.table, "key": jsonable(item.key),
+                                  "field": name, "missing": [jsonable(k) for k in keys]})
 
     # -- the run -----------------------------------------------------------------------------
     def run(self, dumps: list[Path]) -> ImportSummary:
@@ -405,8 +474,13 @@ class Importer:
     def _finish(self, progress) -> ImportSummary:
         progress.close()
         self.rejects.close()
+        self.dangling.close()
+        self.ledger.close()
         self.summary.rejected_total = self.checkpoint.total("rejected")
-        self.summary.totals = self.checkpoint.table_totals()
+        self.summary.dangling_total = self.checkpoint.total("dangling")
+        totals, side_totals = self.checkpoint.table_totals(), self.checkpoint.side_totals()
+        if _settled(totals) != _settled(self.summary.tables) or +side_totals != +self.summary.sides:
+            self.summary.totals, self.summary.side_totals = totals, side_totals     # an earlier run did part
         stats, pacer = self.client.stats, self.client.pacer
         self.summary.requests, self.summary.retries, self.summary.reconnects = stats.requests, stats.retries, stats.reconnects
         self.summary.throttled, self.summary.settled_rate = pacer.stats.throttled, pacer.rate
@@ -446,13 +520,19 @@ class Importer:
                 table = self.by_source[d["table"]]
                 row = ConvexRow(table=table.table, key=decode(d["key"]), document=decode(d["doc"]),
                                 side_rows=decode(d["sides"]))
-                item = _Pending(d["dump"], table, row.key, row.document, row, len(line), written=d["written"])
+                item = _Pending(d["dump"], table, row.key, row.document, row, len(line), blobs=d.get("blobs", 0),
+                                written=d["written"])
+                # The last round still defers for rows already written: what is missing then is a
+                # dangling optional reference, left out of a row that stays imported.
+                defer = item.written or not self.checkpoint.last_round
                 if batch is not None and (batch.table is not table or batch.owner != d["owner"]
-                                          or batch.dump_id != d["dumpId"] or self._full(batch)):
+                                          or batch.dump_id != d["dumpId"] or batch.defer_refs != defer
+                                          or self._full(batch)):
                     yield batch
                     batch = None
                 if batch is None:
-                    batch = _Batch(d["dumpId"], table, number, number, [], d["owner"], second_pass=True)
+                    batch = _Batch(d["dumpId"], table, number, number, [], d["owner"], second_pass=True,
+                                   defer_refs=defer)
                 batch.add(item)
                 batch.end = number + 1
             if batch is not None:
@@ -497,6 +577,22 @@ def _show_progress(progress: tqdm, dump, table: str, done_before: int) -> None:
 
 class _TooManyErrors(Exception):
     pass
+
+
+def _settled(tables: dict[str, Counter]) -> dict[str, dict]:
+    """The counts that settle rows, per table, without zeros: a run's compare equal to the
+    checkpoint's when the run did the whole import."""
+    return {t: kept for t, c in tables.items() if (kept := {k: c[k] for k in COUNT_KEYS if k not in RUN_KEYS and c[k]})}
+
+
+def _open_ledger(path: Path, checkpoint: Checkpoint, *, fresh: bool) -> KeyLedger:
+    """The key ledger lives and dies with the checkpoint: without it, a key of a row the
+    checkpoint skips would not be known, and its duplicates would go unseen."""
+    if not fresh and checkpoint.dumps and not path.exists():
+        raise MigratorError(f"{checkpoint.path} has rows imported but no key ledger ({path}) next to it, so "
+                            "duplicate keys among them could not be caught",
+                            "run the import again with --restart (writes are upserts: nothing is duplicated)")
+    return KeyLedger(path, fresh=fresh)
 
 
 def _line_count(path: Path) -> int:

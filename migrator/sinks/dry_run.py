@@ -8,24 +8,26 @@ written. What it cannot know is what the deployment already holds: references re
 and keys count as existing, only against rows of this dry run. Not simulated: the
 per-transaction limits (the importer's batch sizes stay below them) and the re-sending of
 a batch in halves when one row's side rows fail (the row fails here directly), so the
-batch count is that of a run where no batch is split.
+batch count is that of a run where no batch is split. What it "wrote" (fingerprints of
+keys and contents, unique-index entries, files) is kept on disk (`dry_run_store`), so its
+memory does not grow with the row count.
 """
 
 from __future__ import annotations
 
-import hashlib
 import threading
-from array import array
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from ..generate.import_module import MODULE, import_spec, plan_hash
+from ..ondisk import fingerprint
 from ..plan.model import DatabasePlan, side_table_fields
 from ..plan.validators import Validator
 from ..validate.document import check_document, loose_id_table
 from .convex_http import CallStats, ConvexCallError, ConvexFunctionError, Deployment
+from .dry_run_store import DryRunStore, StoredRow
 from .pacing import Pacer
 from .wire import encode, json_text
 
@@ -46,12 +48,6 @@ class DryRunReport:
     def to_json(self) -> dict:
         return {"batches": self.batches, "batchBytes": self.batch_bytes, "blobs": self.blobs,
                 "blobBytes": self.blob_bytes}
-
-
-def _fingerprint(value: Any) -> bytes:
-    """16 bytes, equal for equal Convex values (int64 1 and float 1.0 differ, as in an index):
-    the dry run remembers every row it "wrote", so it keeps fingerprints, not documents."""
-    return hashlib.blake2b(orjson.dumps(encode(value), option=orjson.OPT_SORT_KEYS), digest_size=16).digest()
 
 
 _MISSING = object()
@@ -80,26 +76,18 @@ class DryRunClient:
         self.fields: dict[str, dict[str, Validator]] = {t.table: t.document_validator() for t in plan.mapped_tables()}
         for parent, multi in plan.side_tables():
             self.fields[multi.table] = side_table_fields(parent, multi)
-        # What the dry run "wrote", kept compact (a million rows must fit): rows are numbered
-        # from 1; per row a content fingerprint and a table number; keys and unique-index
-        # entries only for the rows that hold unique values.
-        self._rows: dict[bytes, int] = {}           # fingerprint of (table, owner, key) -> row number
-        self._digests = bytearray()                 # 16 bytes a row: its content's fingerprint
-        self._row_tables = array("H")               # a row's table, as an index into _tables
-        self._tables: list[str] = []
-        self._unique: dict[bytes, int] = {}         # fingerprint of (table, index, values) -> row number
-        self._unique_of: dict[int, tuple[Any, tuple[bytes, ...]]] = {}   # row -> (its key, its entries)
-        self._files: dict[str, str] = {}            # sha256 -> placeholder storage id
+        self._store = DryRunStore()                 # what the dry run "wrote": fingerprints, on disk
+        self._tables: list[str] = []                # table names; rows name theirs by index here
         self._lock = threading.Lock()
 
     def close(self) -> None:
-        pass
+        self._store.close()
 
     def __enter__(self) -> "DryRunClient":
         return self
 
     def __exit__(self, *exc) -> None:
-        pass
+        self.close()
 
     # -- the functions of the generated module --------------------------------------------
     def query(self, path: str, args: dict) -> Any:
@@ -125,8 +113,12 @@ class DryRunClient:
                 raise ConvexFunctionError(path, "plan mismatch", data={"code": "PlanMismatch"})
             self.report.batches += 1
             self.report.batch_bytes += size
-            return [self._upsert(args["table"], row, args.get("deferRefs", False), args.get("owner"))
-                    for row in args["rows"]]
+            table, owner = args["table"], args.get("owner")
+            scope = owner["value"] if owner else None
+            row_ids = [fingerprint([table, scope, row["doc"].get(self.spec[table]["keyField"])]) for row in args["rows"]]
+            with self._store.batch(row_ids):
+                return [self._upsert(table, row, row_id, args.get("deferRefs", False), owner)
+                        for row, row_id in zip(args["rows"], row_ids)]
 
     def action(self, path: str, args: dict) -> Any:
         with self._lock:
@@ -134,105 +126,92 @@ class DryRunClient:
             if path != f"{MODULE}:storeFile":
                 raise ConvexCallError(path, "the dry run does not answer this action", status=400,
                                       code="FunctionNotFound")
-            known = self._files.get(args["sha256"])
+            known = self._store.file(args["sha256"])
             if known is None:
                 self.report.blobs += 1
                 self.report.blob_bytes += len(args["data"])
-                known = self._files[args["sha256"]] = self._id(self._new_row(STORAGE_TABLE))
+                known = _placeholder(self._store.next_number(), self._table_number(STORAGE_TABLE))
+                self._store.put_file(args["sha256"], known)
             return known
 
     # -- upsertBatch, row by row (the order of the generated mutation) ---------------------
-    def _upsert(self, table: str, row: dict, defer: bool, owner: dict | None) -> dict:
+    def _upsert(self, table: str, row: dict, row_id: bytes, defer: bool, owner: dict | None) -> dict:
         spec = self.spec[table]
         scope = owner["value"] if owner else None
         doc = dict(row["doc"])
         if owner:
             doc[owner["field"]] = owner["value"]
         try:
-            deferred = self._resolve_refs(spec, doc, defer, scope)
+            deferred, missing = self._resolve_refs(spec, doc, defer, scope)
         except ValueError as exc:
             return {"status": "failed", "reason": str(exc)}
         if any(not spec["refs"][f]["optional"] for f in deferred):
             return {"status": "deferred", "deferred": deferred}     # a required reference: nothing written
         key = doc.get(spec["keyField"])
-        row_key = _fingerprint([table, scope, key])
-        existing = self._rows.get(row_key)
+        existing = self._store.row(row_id)
         unique_keys = []
         for unique in spec["unique"]:
             values = [_at_path(doc, f) for f in unique["fields"]]
             if any(v is _MISSING for v in values):
                 continue
-            entry = _fingerprint([table, unique["index"], values])
-            holder = self._unique.get(entry)
-            if holder is not None and holder != existing:
-                holder_key = json_text(encode(self._unique_of[holder][0]))
+            entry = fingerprint([table, unique["index"], values])
+            holder = self._store.unique_holder(entry)
+            if holder is not None and (existing is None or holder[0] != existing.number):
                 return {"status": "failed", "reason": f"unique index {unique['index']} ({', '.join(unique['fields'])}): "
-                                                      f"value already used by the row with key {holder_key}"}
+                                                      f"value already used by the row with key {holder[1]}"}
             unique_keys.append(entry)
+        number = existing.number if existing else self._store.count + 1     # the next insert's number
+        table_number = self._table_number(table)
         problems = check_document(doc, self.fields[table], self._id_table)
         for side in spec["sides"]:
             for value in (row.get("sides") or {}).get(side["table"], []):
-                side_doc = {"owner": self._id(existing) if existing else self._peek_id(table), "value": value}
+                side_doc = {"owner": _placeholder(number, table_number), "value": value}
                 problems += [f"side table {side['table']}: {p}"
                              for p in check_document(side_doc, self.fields[side["table"]], self._id_table)]
         if problems:
             return {"status": "failed", "reason": "; ".join(map(str, problems))}
-        digest = _fingerprint(doc)
+        digest = fingerprint(doc)
         if existing is None:
-            existing = self._rows[row_key] = self._new_row(table, digest)
+            number = self._store.next_number()
             status = "inserted"
         else:
-            at = (existing - 1) * 16
-            status = "unchanged" if self._digests[at:at + 16] == digest else "updated"
-            self._digests[at:at + 16] = digest
-        for entry in self._unique_of.pop(existing, (None, ()))[1]:
-            self._unique.pop(entry, None)
-        if unique_keys:
-            self._unique_of[existing] = (key, tuple(unique_keys))
-            for entry in unique_keys:
-                self._unique[entry] = existing
-        outcome = {"status": status, "id": self._id(existing)}
+            status = "unchanged" if existing.digest == digest else "updated"
+        self._store.put_row(row_id, StoredRow(number, table_number, digest, b"".join(unique_keys)),
+                            json_text(encode(key)) if unique_keys else "", unique_keys,
+                            existing.entries if existing else b"")
+        outcome = {"status": status, "id": _placeholder(number, table_number)}
         if deferred:
-            outcome["deferred"] = deferred
+            outcome.update(deferred=deferred, missing=missing)
         return outcome
 
-    def _resolve_refs(self, spec: dict, doc: dict, defer: bool, scope: str | None) -> list[str]:
-        """Original keys -> ids of rows this dry run has seen; missing ones deferred or refused."""
-        deferred = []
+    def _resolve_refs(self, spec: dict, doc: dict, defer: bool, scope: str | None) -> tuple[list[str], dict]:
+        """Original keys -> ids of rows this dry run has seen; missing ones deferred (field
+        left out, its absent keys named) or refused."""
+        deferred, missing = [], {}
         for field, ref in spec["refs"].items():
             original = doc.get(field)
             if original is None:
                 continue
             if ref["many"] and not isinstance(original, list):
                 raise ValueError(f"reference {field}: expected an array of keys")
-            ids = []
+            ids, absent = [], []
             for key in (original if ref["many"] else [original]):
-                target = self._rows.get(_fingerprint([ref["table"], scope, key]))
+                target = self._store.row(fingerprint([ref["table"], scope, key]))
                 if target is None:
-                    if defer:
-                        break
-                    raise ValueError(f"reference {field}: no {ref['table']} row has key {json_text(encode(key))}")
-                ids.append(self._id(target))
-            if len(ids) != len(original if ref["many"] else [original]):
+                    if not defer:
+                        raise ValueError(f"reference {field}: no {ref['table']} row has key {json_text(encode(key))}")
+                    absent.append(key)
+                else:
+                    ids.append(_placeholder(target.number, target.table))
+            if absent:
                 del doc[field]
                 deferred.append(field)
+                missing[field] = absent
             else:
                 doc[field] = ids if ref["many"] else ids[0]
-        return deferred
+        return deferred, missing
 
     # -- placeholder ids -------------------------------------------------------------------
-    def _id(self, row: int) -> str:
-        return _placeholder(row, self._row_tables[row - 1])
-
-    def _peek_id(self, table: str) -> str:
-        """The id the next insert into `table` will get."""
-        return _placeholder(len(self._row_tables) + 1, self._table_number(table))
-
-    def _new_row(self, table: str, digest: bytes = bytes(16)) -> int:
-        self._row_tables.append(self._table_number(table))
-        self._digests += digest
-        return len(self._row_tables)
-
     def _table_number(self, table: str) -> int:
         if table not in self._tables:
             self._tables.append(table)

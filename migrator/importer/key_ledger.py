@@ -1,0 +1,106 @@
+"""Where each primary key was first read, so a second row with the same key is caught.
+
+The deployment upserts by key: two rows with one key in one table (within a dump, or across
+the dumps of one owner) would be merged and the first lost without a trace. Only the client
+can see it, so the import keeps, per (table, owner, key), the first position the key was
+read at (dump, table, row number), on disk next to the checkpoint and reset with it.
+
+Re-runs: a row read again at its own position (sent before a crash, never acknowledged) is
+the same occurrence, not a duplicate; a first occurrence is recorded before its batch is
+sent, so one acknowledged before a crash is still known afterwards. A dump re-exported in
+place (a new identity for the same file and owner) replaces its earlier version, whose
+positions are dropped when the new one is first read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..ondisk import open_store, remove_store
+
+_LOOKUP_CHUNK = 500            # keys per SELECT ... IN (...)
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a row was read: its dump file, its table there and its row number (from 1)."""
+
+    dump: str
+    table: str
+    row: int
+
+    def __str__(self) -> str:
+        return f"{self.dump}, table {self.table}, row {self.row}"
+
+
+class KeyLedger:
+    def __init__(self, path: Path, *, fresh: bool):
+        self.path = path
+        if fresh:
+            remove_store(path)
+        self.db = open_store(path, durable=True)
+        self.db.execute("CREATE TABLE IF NOT EXISTS dumps (n INTEGER PRIMARY KEY, identity TEXT UNIQUE, "
+                        "file TEXT, path TEXT)")
+        self.db.execute("CREATE TABLE IF NOT EXISTS keys (id BLOB PRIMARY KEY, dump INTEGER, tab TEXT, "
+                        "row INTEGER) WITHOUT ROWID")
+        self._paths: dict[int, str] = {}
+
+    def dump_number(self, identity: str, file: str, path: str) -> int:
+        """The ledger's number for a dump version; `file` names the dump and its owner, so an
+        earlier version of the same file (re-exported in place) is forgotten here."""
+        found = self.db.execute("SELECT n FROM dumps WHERE identity = ?", (identity,)).fetchone()
+        if found:
+            return found[0]
+        self.db.execute("BEGIN")
+        self.db.execute("DELETE FROM keys WHERE dump IN (SELECT n FROM dumps WHERE file = ?)", (file,))
+        self.db.execute("DELETE FROM dumps WHERE file = ?", (file,))
+        n = self.db.execute("INSERT INTO dumps (identity, file, path) VALUES (?, ?, ?)",
+                            (identity, file, path)).lastrowid
+        self.db.execute("COMMIT")
+        return n
+
+    def claim(self, dump: int, table: str, entries: list[tuple[bytes, int]]) -> list[Position | None]:
+        """For each (key fingerprint, row index) of one batch of `dump`, in reading order: None
+        when this row is the key's first occurrence (or that occurrence read again), else the
+        first occurrence's position. First occurrences are recorded before this returns."""
+        first: dict[bytes, tuple[int, str, int]] = {}
+        ids = [key for key, _ in entries]
+        for at in range(0, len(ids), _LOOKUP_CHUNK):
+            chunk = ids[at:at + _LOOKUP_CHUNK]
+            query = f"SELECT id, dump, tab, row FROM keys WHERE id IN ({','.join('?' * len(chunk))})"
+            for key, d, tab, row in self.db.execute(query, chunk):
+                first[key] = (d, tab, row)
+        found: list[Position | None] = []
+        new = []
+        for key, row in entries:
+            known = first.get(key)
+            if known is None:
+                first[key] = (dump, table, row)
+                new.append((key, dump, table, row))
+                found.append(None)
+            elif known == (dump, table, row):
+                found.append(None)
+            else:
+                found.append(Position(self._path(known[0]), known[1], known[2] + 1))
+        if new:
+            self.db.execute("BEGIN")
+            self.db.executemany("INSERT INTO keys (id, dump, tab, row) VALUES (?, ?, ?, ?)", new)
+            self.db.execute("COMMIT")
+        return found
+
+    def _path(self, dump: int) -> str:
+        if dump not in self._paths:
+            self._paths[dump] = self.db.execute("SELECT path FROM dumps WHERE n = ?", (dump,)).fetchone()[0]
+        return self._paths[dump]
+
+    def reset(self) -> None:
+        """Forget every position (with the checkpoint: --replace)."""
+        self.db.execute("BEGIN")
+        self.db.execute("DELETE FROM keys")
+        self.db.execute("DELETE FROM dumps")
+        self.db.execute("COMMIT")
+        self._paths.clear()
+
+    def close(self) -> None:
+        self.db.close()

@@ -1,0 +1,42 @@
+"""State that grows with the row count lives on disk (sqlite), not in the process's memory.
+
+The dry run remembers every row it "wrote" and the import remembers where every primary key
+was first read; a million rows of either would cost hundreds of MB as Python objects. Both
+keep 16-byte fingerprints in a sqlite file instead, written one transaction per batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from .sinks.wire import encode
+
+CACHE_KIB = 8 * 1024           # sqlite's page cache per store: memory stays bounded by this
+
+
+def fingerprint(value: Any) -> bytes:
+    """16 bytes, equal for equal Convex values (int64 1 and float 1.0 differ, as in an index)."""
+    return hashlib.blake2b(orjson.dumps(encode(value), option=orjson.OPT_SORT_KEYS), digest_size=16).digest()
+
+
+def open_store(path: Path | None, *, durable: bool) -> sqlite3.Connection:
+    """A sqlite store. `path` None: a private temporary file sqlite deletes on close.
+    `durable`: survives the process being killed between batches in step with the checkpoint
+    (WAL, synchronous NORMAL); otherwise a throwaway (synchronous OFF)."""
+    db = sqlite3.connect("" if path is None else str(path), isolation_level=None, check_same_thread=False)
+    if path is not None:
+        db.execute("PRAGMA journal_mode=WAL")
+    db.execute(f"PRAGMA synchronous={'NORMAL' if durable else 'OFF'}")
+    db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+    return db
+
+
+def remove_store(path: Path) -> None:
+    """Delete a store file with its WAL and shared-memory companions."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)

@@ -1,0 +1,102 @@
+"""What a dry run "wrote", on disk: its memory must not grow with the row count.
+
+Per row a number (from 1, for placeholder ids), its table's number, a 16-byte fingerprint
+of its content and the unique-index entries it holds, found by the fingerprint of (table,
+owner, key); per unique-index entry the row holding it and that row's key (for the clash
+message); stored files by sha256. A private temporary sqlite file, deleted when the store
+closes. The work is batched as the import batches: a batch's own rows are fetched in one
+query, its writes kept in dicts (later rows of the batch see them) and written in one
+transaction at its end.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+from ..ondisk import open_store
+
+_LOOKUP_CHUNK = 500            # ids per SELECT ... IN (...)
+
+
+@dataclass(frozen=True)
+class StoredRow:
+    number: int
+    table: int                 # index into the dry run's table names
+    digest: bytes              # content fingerprint
+    entries: bytes = b""       # its unique-index entries, 16 bytes each
+
+
+class DryRunStore:
+    def __init__(self):
+        self.db = open_store(None, durable=False)
+        self.db.executescript("""
+            CREATE TABLE rows (id BLOB PRIMARY KEY, n INTEGER, tab INTEGER, digest BLOB, entries BLOB) WITHOUT ROWID;
+            CREATE TABLE uniq (entry BLOB PRIMARY KEY, holder INTEGER, key TEXT) WITHOUT ROWID;
+            CREATE TABLE files (sha TEXT PRIMARY KEY, id TEXT) WITHOUT ROWID;
+        """)
+        self.count = 0                                          # rows numbered so far (documents and files)
+        self._fetched: dict[bytes, StoredRow | None] = {}       # this batch: its rows as they were
+        self._written: dict[bytes, StoredRow] = {}              # this batch: its rows as written
+        self._uniq: dict[bytes, tuple[int, str] | None] = {}    # this batch: entries taken (None: released)
+
+    @contextmanager
+    def batch(self, row_ids: list[bytes]) -> Iterator[None]:
+        """One batch of upserts, one transaction: `row_ids` (the rows it writes) are fetched at once."""
+        self.db.execute("BEGIN")
+        for at in range(0, len(row_ids), _LOOKUP_CHUNK):
+            chunk = row_ids[at:at + _LOOKUP_CHUNK]
+            found = {r[0]: StoredRow(*r[1:]) for r in self.db.execute(
+                f"SELECT id, n, tab, digest, entries FROM rows WHERE id IN ({','.join('?' * len(chunk))})", chunk)}
+            self._fetched.update({i: found.get(i) for i in chunk})
+        try:
+            yield
+        finally:
+            self.db.executemany("INSERT OR REPLACE INTO rows (id, n, tab, digest, entries) VALUES (?, ?, ?, ?, ?)",
+                                [(i, r.number, r.table, r.digest, r.entries) for i, r in self._written.items()])
+            self.db.executemany("DELETE FROM uniq WHERE entry = ?", [(e,) for e, h in self._uniq.items() if h is None])
+            self.db.executemany("INSERT OR REPLACE INTO uniq (entry, holder, key) VALUES (?, ?, ?)",
+                                [(e, *h) for e, h in self._uniq.items() if h is not None])
+            self.db.execute("COMMIT")
+            self._fetched.clear()
+            self._written.clear()
+            self._uniq.clear()
+
+    def next_number(self) -> int:
+        self.count += 1
+        return self.count
+
+    def row(self, row_id: bytes) -> StoredRow | None:
+        if row_id in self._written:
+            return self._written[row_id]
+        if row_id in self._fetched:
+            return self._fetched[row_id]
+        found = self.db.execute("SELECT n, tab, digest, entries FROM rows WHERE id = ?", (row_id,)).fetchone()
+        return StoredRow(*found) if found else None
+
+    def put_row(self, row_id: bytes, row: StoredRow, key_text: str, entries: list[bytes], old: bytes) -> None:
+        """Row `row_id` now holds exactly `entries` (those in `old` it no longer holds are released)."""
+        self._written[row_id] = row
+        for at in range(0, len(old), 16):
+            if old[at:at + 16] not in entries:
+                self._uniq[old[at:at + 16]] = None
+        for entry in entries:
+            self._uniq[entry] = (row.number, key_text)
+
+    def unique_holder(self, entry: bytes) -> tuple[int, str] | None:
+        """(row number, key text) of the row holding a unique-index entry."""
+        if entry in self._uniq:
+            return self._uniq[entry]
+        found = self.db.execute("SELECT holder, key FROM uniq WHERE entry = ?", (entry,)).fetchone()
+        return tuple(found) if found else None
+
+    def file(self, sha256: str) -> str | None:
+        found = self.db.execute("SELECT id FROM files WHERE sha = ?", (sha256,)).fetchone()
+        return found[0] if found else None
+
+    def put_file(self, sha256: str, storage_id: str) -> None:
+        self.db.execute("INSERT INTO files (sha, id) VALUES (?, ?)", (sha256, storage_id))
+
+    def close(self) -> None:
+        self.db.close()
