@@ -564,7 +564,10 @@ function main() {
     const kind = urlKind ?? fn.kind;
     const draw = backend.faults.draw();
     const delay = () => (draw.delayMs > 0 ? new Promise((r) => setTimeout(r, draw.delayMs)) : null);
-    if (draw.dropConnection || (draw.dropReused && reused)) { await delay(); req.socket.destroy(); return; }
+    if (draw.dropConnection || (draw.dropReused && reused)) {
+      backend.faults.count(draw.dropConnection ? "dropConnection" : "dropReused");
+      await delay(); req.socket.destroy(); return;
+    }
     const injected = backend.faults.before(draw, fn.kind === "mutation");
     if (injected) { await delay(); throw HttpError.from(injected); }
     const refused = fn.kind === "mutation" ? backend.budget.admit() : null;
@@ -634,7 +637,7 @@ function main() {
       if (req.method === "GET" && p === "/_local/info") {
         return send(res, 200, { accelerated: backend.accelerated, tables: [...backend.tables].sort(), faults: backend.faults.config, workDir: backend.workDir });
       }
-      if (req.method === "GET" && p === "/_local/faults") return send(res, 200, backend.faults.config);
+      if (req.method === "GET" && p === "/_local/faults") return send(res, 200, { ...backend.faults.config, injected: backend.faults.injected });
       if (req.method === "POST" && p === "/_local/faults") {
         const body = parseJson(await readBody(req, MiB));
         try {

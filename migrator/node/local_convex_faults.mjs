@@ -53,6 +53,11 @@ export class Faults {
     }
     this.config = { ...c };
     this.random = prng(c.seed ?? 1);
+    this.injected = {};          // answers given per fault since the last set(), for tests to see they happened
+  }
+
+  count(kind) {
+    this.injected[kind] = (this.injected[kind] ?? 0) + 1;
   }
 
   // One draw per function call: always the same number of random numbers, so a seed gives
@@ -71,14 +76,16 @@ export class Faults {
   before(draw, isMutation) {
     if (this.config.reply && isMutation) return this.config.reply;
     const hit = BEFORE.find((k) => draw[k] && (k !== "failBeforeCommit" || isMutation));
-    return hit ? ANSWERS[hit] : null;
+    if (!hit) return null;
+    this.count(hit);
+    return ANSWERS[hit];
   }
 
   // The answer instead of a committed mutation's reply, if any ("drop": close the socket).
   afterCommit(draw) {
-    if (draw.dropAfterCommit) return "drop";
-    if (draw.failAfterCommit) return ANSWERS.failAfterCommit;
-    if (draw.status500AfterCommit) return ANSWERS.status500AfterCommit;
-    return null;
+    const hit = ["dropAfterCommit", "failAfterCommit", "status500AfterCommit"].find((k) => draw[k]);
+    if (!hit) return null;
+    this.count(hit);
+    return hit === "dropAfterCommit" ? "drop" : ANSWERS[hit];
   }
 }
