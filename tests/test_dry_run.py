@@ -20,11 +20,13 @@ from click.testing import CliRunner
 from migrator import commands
 from migrator.cli import cli
 from migrator.dumps import open_dump
+from migrator.convex_names import DOCUMENT_LIMIT, SYSTEM_FIELDS_SIZE
 from migrator.generate.import_module import MODULE, plan_hash
 from migrator.plan.validators import Validator
 from migrator.sinks.dry_run import DryRunClient
-from migrator.transform.rows import transform_row
-from migrator.transform.values import Converter
+from migrator.sinks.wire import Encoded
+from migrator.transform.compiled import Transforms
+from migrator.transform.prepared import PreparedRow
 
 ROOT = Path(__file__).resolve().parent.parent
 APPS = ROOT / "fixtures" / "apps"
@@ -91,7 +93,8 @@ def test_dry_run_reports_bad_rows_and_sends_nothing(broken_friends, tmp_path):
         assert r["table"] == "friends" and expected[r["key"]] in r["reason"], r["reason"]
     summary = json.loads((tmp_path / "dry.json").read_text())
     assert summary["tables"]["friends"]["inserted"] == total - len(expected)
-    assert summary["dryRun"]["batches"] >= 1 and summary["dryRun"]["batchBytes"] > MiB
+    # The broken rows are refused by the transform, before any batch: what is sent is the rest.
+    assert summary["dryRun"]["batches"] >= 1 and 0 < summary["dryRun"]["batchBytes"] < MiB
     # Nothing of a real import was touched or started.
     assert not (state / "checkpoint.json").exists() and not (state / "rejects.jsonl").exists()
     assert not (state / "local-convex").exists()
@@ -242,18 +245,18 @@ def crm_with_optional_reference(tmp_path):
     return plan
 
 
-def crm_document(plan, table: str, key, **changes) -> dict:
-    """The fixture row with this key, transformed as the import does, with `changes` applied."""
+def crm_document(plan, table: str, key, **changes) -> PreparedRow:
+    """The fixture row with this key, prepared as the import does, with `changes` applied."""
     table_plan = next(t for t in plan.tables if t.table == table)
     with open_dump(APPS / "crm-class-ts" / "dump.json") as dump:
         value = next(r.value for r in dump.rows() if r.table == table_plan.source and r.key == key)
-    row = transform_row(table_plan, key, {**value, **changes}, Converter.for_plan(plan))
-    return row.document
+    return Transforms(plan).prepare(table_plan, key, {**value, **changes})
 
 
 def upsert(client, plan, table, docs, defer):
     return client.mutation(f"{MODULE}:upsertBatch", {"planHash": plan_hash([plan]), "table": table,
-                                                     "rows": [{"doc": d, "sides": {}} for d in docs],
+                                                     "rows": [{"doc": Encoded(d.document, d.convex_size),
+                                                               "sides": Encoded(d.side_rows)} for d in docs],
                                                      "deferRefs": defer})
 
 
@@ -262,10 +265,10 @@ def test_references_defer_then_resolve_or_fail(crm_with_optional_reference):
     client = DryRunClient(plan)
     assert client.query(f"{MODULE}:planInfo", {})["planHashes"] == {plan.database: plan_hash([plan])}
     contact = crm_document(plan, "contacts", 1)
-    assert contact["companyId"] is not None
+    assert contact.document["companyId"] is not None
     [first] = upsert(client, plan, "contacts", [contact], defer=True)
     assert first["status"] == "inserted" and first["deferred"] == ["companyId"], first
-    [made] = upsert(client, plan, "companies", [crm_document(plan, "companies", contact["companyId"])], defer=False)
+    [made] = upsert(client, plan, "companies", [crm_document(plan, "companies", contact.document["companyId"])], defer=False)
     assert made["status"] == "inserted", made
     [again] = upsert(client, plan, "contacts", [contact], defer=False)
     assert again == {"status": "updated", "id": first["id"]}
@@ -284,3 +287,45 @@ def test_store_file_once_per_content(crm_with_optional_reference):
     assert client.action(f"{MODULE}:storeFile", copy.deepcopy(args)) == first
     assert len(first) == 32
     assert dataclasses.asdict(client.report) == {"batches": 0, "batch_bytes": 0, "blobs": 1, "blob_bytes": 1000}
+
+
+def test_whole_document_size_is_checked_once_references_are_ids(crm_with_optional_reference):
+    """The transform checks a document without its reference fields (they hold original keys);
+    the dry run adds the resolved ids and checks 1 MiB again: a contact 5 bytes under the limit
+    before its companyId becomes a 32-character id is over it after."""
+    plan = crm_with_optional_reference
+    client = DryRunClient(plan)
+    [company] = upsert(client, plan, "companies", [crm_document(plan, "companies", 1)], defer=False)
+    assert company["status"] == "inserted"
+    small = crm_document(plan, "contacts", 1, firstName="")
+    assert small.document["companyId"] == 1.0
+    pad = DOCUMENT_LIMIT - SYSTEM_FIELDS_SIZE - small.convex_size - 5
+    big = crm_document(plan, "contacts", 1, firstName="x" * pad)
+    assert big.convex_size + SYSTEM_FIELDS_SIZE == DOCUMENT_LIMIT - 5       # the transform let it through
+    [refused] = upsert(client, plan, "contacts", [big], defer=False)
+    assert refused["status"] == "failed" and "1 MiB" in refused["reason"], refused
+    [fits] = upsert(client, plan, "contacts", [small], defer=False)
+    assert fits["status"] == "inserted", fits
+    # Deferred, the optional reference is left out, and the document fits as the transform said.
+    [waiting] = upsert(DryRunClient(plan), plan, "contacts", [big], defer=True)
+    assert waiting["status"] == "inserted" and waiting["deferred"] == ["companyId"], waiting
+
+
+def test_side_rows_are_checked_where_the_transform_did_not(tmp_path):
+    """A side table's `item` narrower than its field's elements: the transform lets `5` through
+    in `tags`, the dry run refuses it as a side row. With the planned `item` (the same as the
+    elements) the transform's check stands for the side rows."""
+    plan = commands.load_mapping(plan_app("friends-entity-class", tmp_path / "m"))
+    [friends] = plan.tables
+    [multi] = friends.multi_entry
+    with open_dump(APPS / "friends-entity-class" / "dump.json") as dump:
+        row = next(dump.rows())
+    assert multi.item == Validator("string") and multi.strategy == "side-table"
+    [as_planned] = upsert(DryRunClient(plan), plan, friends.table,
+                          [Transforms(plan).prepare(friends, row.key, {**row.value, "tags": ["a", "b"]})], defer=False)
+    assert as_planned["status"] == "inserted", as_planned
+    friends.field_named(multi.field).validator = Validator.array(Validator.union(Validator("string"), Validator("number")))
+    prepared = Transforms(plan).prepare(friends, row.key, {**row.value, "tags": ["a", 5]})
+    assert prepared.side_rows == {multi.table: ["a", 5.0]}
+    [refused] = upsert(DryRunClient(plan), plan, friends.table, [prepared], defer=False)
+    assert refused["status"] == "failed" and f"side table {multi.table}: value" in refused["reason"], refused

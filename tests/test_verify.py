@@ -147,13 +147,13 @@ def test_changed_mapping_names_fixture_table_and_entry(todo: Path):
                for d in drifts)
 
 
-def test_dry_run_rejection_is_a_drift_when_none_is_expected(todo: Path):
-    """A 1.1 MB title transforms fine but is over Convex's 1 MiB document limit: the dry run refuses it."""
+def test_refused_row_is_a_drift_when_none_is_expected(todo: Path):
+    """A 1.1 MB title is over Convex's 1 MiB document limit: the transform refuses it."""
     edit_dump(todo / "dump.json", "todoItems", lambda rows: rows[2].update(title="x" * 1_100_000))
     drifts = drifts_of(run_verify(str(todo), "--json"))
     rejected = [d for d in drifts if d["what"].startswith("rejected")]
     assert [(d["fixture"], d["table"], d["key"]) for d in rejected] == [("todo-js", "todoItems", "3")]
-    assert "(dry run)" in rejected[0]["what"]
+    assert "1 MiB" in rejected[0]["what"]
 
 
 def test_update_rewrites_only_what_changed_then_verifies_clean(todo: Path):

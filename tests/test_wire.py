@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from migrator.sinks.wire import WireError, decode, encode
+from migrator.sinks.wire import Encoded, WireError, decode, encode
 
 
 def test_values_from_convex_facts():
@@ -25,3 +25,12 @@ def test_round_trip():
 def test_int64_range():
     with pytest.raises(WireError):
         encode(2**63)
+
+
+def test_encoded_values_pass_through_untouched():
+    """A compiled transform's document is sent as it made it: not walked or encoded again."""
+    inner = {"n": {"$integer": "AQAAAAAAAAA="}, "f": 1.5, "b": {"$bytes": "AAE="}}
+    args = {"rows": [{"doc": Encoded(inner, 42), "sides": Encoded({"t": ["a"]})}], "limit": 2}
+    out = encode(args)
+    assert out["rows"][0]["doc"] is inner and out["rows"][0]["sides"] == {"t": ["a"]}
+    assert out["limit"] == {"$integer": "AgAAAAAAAAA="}

@@ -32,9 +32,10 @@ from ..generate.import_module import MODULE, plan_hash
 from ..ondisk import fingerprint
 from ..plan.model import DatabasePlan, TablePlan
 from ..sinks.convex_http import ConvexCallError, ConvexClient, ConvexFunctionError, Oversized
-from ..sinks.wire import decode, encode
-from ..transform.rows import ConvexRow, transform_row
-from ..transform.values import BlobToStore, Converter, ValueRejected
+from ..sinks.wire import Encoded, decode
+from ..transform.compiled import Transforms
+from ..transform.prepared import PreparedRow
+from ..transform.values import BlobToStore, ValueRejected
 from .checkpoint import Checkpoint, TableProgress
 from .key_ledger import KeyLedger
 from .rejects import JsonLinesFile, RejectsFile, jsonable
@@ -124,7 +125,7 @@ class _Pending:
     table: TablePlan
     key: Any
     source: Any
-    row: ConvexRow
+    row: PreparedRow
     size: int
     blobs: int = 0
     written: bool = False      # an earlier pass wrote it (without a deferred reference) and counted it
@@ -194,7 +195,7 @@ class Importer:
         self.plan, self.client, self.options = plan, client, options
         self.hash = plan_hash([plan])
         self.by_source = {t.source: t for t in plan.tables}
-        self.converter = Converter.for_plan(plan)
+        self.transforms = Transforms(plan)
         options.state_dir.mkdir(parents=True, exist_ok=True)
         cp_path = options.state_dir / "checkpoint.json"
         if options.restart:
@@ -289,9 +290,9 @@ class Importer:
                 if current is None:
                     current = _Batch(dump_id, table, row.index, row.index, [], owner)
                 try:
-                    converted = transform_row(table, key, row.value, self.converter)
-                    size = len(orjson.dumps(encode(_sized(converted.document)))) + 64
-                    current.add(_Pending(str(path), table, key, row.value, converted, size, position=row.index))
+                    converted = self.transforms.prepare(table, key, row.value)
+                    current.add(_Pending(str(path), table, key, row.value, converted, converted.request_bytes,
+                                         position=row.index))
                 except ValueError as exc:      # ValueRejected, or a value the wire cannot carry
                     current.rejected.append((str(path), key, str(exc), row.value))
                 current.end = row.index + 1
@@ -359,7 +360,8 @@ class Importer:
                 outcomes[i] = {"status": "failed", "reason": f"storing a Blob failed: {exc.message}"}
         if ready:
             args = {"planHash": self.hash, "table": batch.table.table,
-                    "rows": [{"doc": items[i].row.document, "sides": items[i].row.side_rows} for i in ready],
+                    "rows": [{"doc": Encoded(items[i].row.document, items[i].row.convex_size),
+                              "sides": Encoded(items[i].row.side_rows)} for i in ready],
                     "deferRefs": batch.defer_refs}
             if batch.owner is not None:
                 args["owner"] = {"field": self.options.owner_field, "value": batch.owner}
@@ -418,8 +420,8 @@ class Importer:
             elif missing:
                 deferred_file.write(orjson.dumps({
                     "dumpId": batch.dump_id, "dump": item.dump, "table": batch.table.source, "owner": batch.owner,
-                    "key": encode(item.row.key), "doc": encode(item.row.document),
-                    "sides": encode(item.row.side_rows), "written": wrote or item.written,
+                    "key": item.row.key, "doc": item.row.document, "convexSize": item.row.convex_size,
+                    "sides": item.row.side_rows, "written": wrote or item.written,
                     "blobs": item.blobs}) + b"\n")
                 if not batch.second_pass:
                     settled["deferred"] += 1
@@ -518,10 +520,10 @@ class Importer:
                     continue
                 d = orjson.loads(line)
                 table = self.by_source[d["table"]]
-                row = ConvexRow(table=table.table, key=decode(d["key"]), document=decode(d["doc"]),
-                                side_rows=decode(d["sides"]))
-                item = _Pending(d["dump"], table, row.key, row.document, row, len(line), blobs=d.get("blobs", 0),
-                                written=d["written"])
+                row = PreparedRow(table=table.table, key=d["key"], document=d["doc"], side_rows=d["sides"],
+                                  convex_size=d.get("convexSize"))
+                item = _Pending(d["dump"], table, decode(row.key), decode(row.document), row, len(line),
+                                blobs=d.get("blobs", 0), written=d["written"])
                 # The last round still defers for rows already written: what is missing then is a
                 # dangling optional reference, left out of a row that stays imported.
                 defer = item.written or not self.checkpoint.last_round
@@ -600,10 +602,6 @@ def _line_count(path: Path) -> int:
         return 0
     with path.open("rb") as f:
         return sum(1 for _ in f)
-
-
-def _sized(doc: dict) -> dict:
-    return {k: (v.data if isinstance(v, BlobToStore) else v) for k, v in doc.items()}
 
 
 def run_import(plan: DatabasePlan, dumps: list[Path], client: ConvexClient, options: ImportOptions,

@@ -2,9 +2,11 @@
 
 The importer reads, transforms and batches every row exactly as for a real import and
 calls this client in place of `ConvexClient`. It answers like the deployed functions
-(`planInfo`, `upsertBatch`, `storeFile`), but each document is checked by
-`validate.document.check_document` against the plan's table validators instead of being
-written. What it cannot know is what the deployment already holds: references resolve,
+(`planInfo`, `upsertBatch`, `storeFile`), but nothing is written. Documents arrive as the
+compiled transforms made them (`wire.Encoded`: Convex-encoded, already checked against their
+validators and Convex's limits); the dry run checks what only it knows with
+`validate.document.check_document`: references resolved to ids, the owner field, side rows and
+the size of the whole document with them. What it cannot know is what the deployment already holds: references resolve,
 and keys count as existing, only against rows of this dry run. Not simulated: the
 per-transaction limits (the importer's batch sizes stay below them) and the re-sending of
 a batch in halves when one row's side rows fail (the row fails here directly), so the
@@ -23,17 +25,19 @@ import orjson
 
 from ..generate.import_module import MODULE, import_spec, plan_hash
 from ..ondisk import fingerprint
-from ..plan.model import DatabasePlan, side_table_fields
+from ..plan.model import DatabasePlan, MultiEntryPlan, TablePlan, side_table_fields
 from ..plan.validators import Validator
-from ..validate.document import check_document, loose_id_table
+from ..validate.document import check_document, loose_id_table, size_problem, value_size
 from .convex_http import CallStats, ConvexCallError, ConvexFunctionError, Deployment
 from .dry_run_store import DryRunStore, StoredRow
 from .pacing import Pacer
-from .wire import encode, json_text
+from .wire import Encoded, decode, encode, json_text
 
 # Function arguments over this are refused by Convex (convex-facts.md: 16 MiB + 2000 bytes of body).
 MAX_ARGS_BYTES = 16 * 1024 * 1024
 STORAGE_TABLE = "_storage"
+# A side row's size beyond its value's (an owner id of 32 characters, two field names).
+SIDE_ROW_OVERHEAD = value_size({"owner": "x" * 32, "value": None}) - value_size(None)
 
 
 @dataclass
@@ -76,6 +80,7 @@ class DryRunClient:
         self.fields: dict[str, dict[str, Validator]] = {t.table: t.document_validator() for t in plan.mapped_tables()}
         for parent, multi in plan.side_tables():
             self.fields[multi.table] = side_table_fields(parent, multi)
+        self._sides_checked = {multi.table for parent, multi in plan.side_tables() if _elements_checked(parent, multi)}
         self._store = DryRunStore()                 # what the dry run "wrote": fingerprints, on disk
         self._tables: list[str] = []                # table names; rows name theirs by index here
         self._lock = threading.Lock()
@@ -115,7 +120,7 @@ class DryRunClient:
             self.report.batch_bytes += size
             table, owner = args["table"], args.get("owner")
             scope = owner["value"] if owner else None
-            row_ids = [fingerprint([table, scope, row["doc"].get(self.spec[table]["keyField"])]) for row in args["rows"]]
+            row_ids = [fingerprint([table, scope, row["doc"].value.get(self.spec[table]["keyField"])]) for row in args["rows"]]
             with self._store.batch(row_ids):
                 return [self._upsert(table, row, row_id, args.get("deferRefs", False), owner)
                         for row, row_id in zip(args["rows"], row_ids)]
@@ -138,7 +143,8 @@ class DryRunClient:
     def _upsert(self, table: str, row: dict, row_id: bytes, defer: bool, owner: dict | None) -> dict:
         spec = self.spec[table]
         scope = owner["value"] if owner else None
-        doc = dict(row["doc"])
+        encoded: Encoded = row["doc"]
+        doc = dict(encoded.value)
         if owner:
             doc[owner["field"]] = owner["value"]
         try:
@@ -162,10 +168,14 @@ class DryRunClient:
             unique_keys.append(entry)
         number = existing.number if existing else self._store.count + 1     # the next insert's number
         table_number = self._table_number(table)
-        problems = check_document(doc, self.fields[table], self._id_table)
+        problems = self._check_added(table, spec, doc, encoded.convex_size, owner)
+        sides = row.get("sides")
+        small = size_problem(encoded.convex_size + SIDE_ROW_OVERHEAD) is None    # so is each side row
         for side in spec["sides"]:
-            for value in (row.get("sides") or {}).get(side["table"], []):
-                side_doc = {"owner": _placeholder(number, table_number), "value": value}
+            if small and side["table"] in self._sides_checked:
+                continue
+            for value in (sides.value if sides else {}).get(side["table"], []):
+                side_doc = {"owner": _placeholder(number, table_number), "value": decode(value)}
                 problems += [f"side table {side['table']}: {p}"
                              for p in check_document(side_doc, self.fields[side["table"]], self._id_table)]
         if problems:
@@ -183,6 +193,18 @@ class DryRunClient:
         if deferred:
             outcome.update(deferred=deferred, missing=missing)
         return outcome
+
+    def _check_added(self, table: str, spec: dict, doc: dict, checked_size: int, owner: dict | None) -> list:
+        """The fields the transform could not check (references, now ids, and the owner), and the
+        size of the whole document with them."""
+        added = [*spec["refs"], *([owner["field"]] if owner else [])]
+        if not added:
+            return []                      # the transform checked the whole document
+        fields = self.fields[table]
+        present = {f: doc[f] for f in added if f in doc}
+        problems = check_document(present, {f: fields[f] for f in added if f in fields}, self._id_table)
+        too_large = size_problem(checked_size + value_size(present) - value_size({}))
+        return problems + ([too_large] if too_large else [])
 
     def _resolve_refs(self, spec: dict, doc: dict, defer: bool, scope: str | None) -> tuple[list[str], dict]:
         """Original keys -> ids of rows this dry run has seen; missing ones deferred (field
@@ -224,6 +246,18 @@ class DryRunClient:
             if number < len(self._tables):
                 return self._tables[number]
         return loose_id_table(value)
+
+
+def _elements_checked(parent: TablePlan, multi: MultiEntryPlan) -> bool:
+    """The transform checked every side value already: each is an element of a top-level field
+    whose validator is `v.array(item)` (or `item`, a value indexed as one entry) with the side
+    table's own `item`; nested no deeper there than in the side row. The owner is an id the dry
+    run hands out for the parent's table, so nothing in the side row is left to check."""
+    field = parent.field_named(multi.field)
+    if field is None or field.references:
+        return False
+    val = field.validator.required
+    return (val.args[0] if val.kind == "array" else val) == multi.item
 
 
 PLACEHOLDER_PREFIX = "dryrun"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import math
 import struct
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -18,23 +19,42 @@ class WireError(ValueError):
     pass
 
 
-def _special_float(x: float) -> bool:
-    return not math.isfinite(x) or (x == 0.0 and math.copysign(1.0, x) < 0)
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """A value already in Convex-encoded JSON (a compiled transform made it): `encode` passes it
+    through untouched. `convex_size` is the size by Convex's formula of what the transform
+    checked, for the dry run (None when not known)."""
+
+    value: Any
+    convex_size: int | None = None
+
+
+def encode_float(x: float) -> Any:
+    """NaN, ±Infinity and -0 have no JSON number: `x - x` is NaN (truthy) exactly for NaN and ±Infinity."""
+    if x - x or (x == 0.0 and math.copysign(1.0, x) < 0.0):
+        return {"$float": base64.b64encode(struct.pack("<d", x)).decode()}
+    return x
+
+
+def encode_int64(value: int) -> dict:
+    if not -(2**63) <= value < 2**63:
+        raise WireError(f"{value} does not fit in int64")
+    return {"$integer": base64.b64encode(struct.pack("<q", value)).decode()}
+
+
+def encode_bytes(data: bytes) -> dict:
+    return {"$bytes": base64.b64encode(data).decode()}
 
 
 def encode(value: Any) -> Any:
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, float):
-        if _special_float(value):
-            return {"$float": base64.b64encode(struct.pack("<d", value)).decode()}
-        return value
+        return encode_float(value)
     if isinstance(value, int):
-        if not -(2**63) <= value < 2**63:
-            raise WireError(f"{value} does not fit in int64")
-        return {"$integer": base64.b64encode(struct.pack("<q", value)).decode()}
+        return encode_int64(value)
     if isinstance(value, (bytes, bytearray, memoryview)):
-        return {"$bytes": base64.b64encode(bytes(value)).decode()}
+        return encode_bytes(bytes(value))
     if isinstance(value, (list, tuple)):
         return [encode(v) for v in value]
     if isinstance(value, dict):
@@ -44,6 +64,8 @@ def encode(value: Any) -> Any:
                 raise WireError(f"object key {k!r} is not a string")
             out[k] = encode(v)
         return out
+    if isinstance(value, Encoded):
+        return value.value
     raise WireError(f"cannot encode {type(value).__name__} for Convex")
 
 

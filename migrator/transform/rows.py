@@ -5,8 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from ..jsvalues import UNDEFINED
 from ..plan.model import TablePlan
+from ..sinks.wire import encode
 from .values import Converter, ValueRejected, encode_key
 
 
@@ -31,6 +34,28 @@ def value_at(doc: dict, path: str) -> Any:
             return None
         value = value.get(part)
     return value
+
+
+def side_rows(plan: TablePlan, doc: dict) -> dict[str, list]:
+    """The multiEntry side rows of a document (Python or Convex-encoded values alike): each
+    distinct element once, told apart by its encoded JSON, so `true` and `1` stay two entries."""
+    side: dict[str, list] = {}
+    for m in plan.multi_entry:
+        if m.strategy != "side-table":
+            continue
+        elements = value_at(doc, m.field)
+        if elements is None:
+            continue
+        if not isinstance(elements, list):
+            elements = [elements]          # IndexedDB indexes a non-array value as one entry
+        if all(type(e) is str for e in elements):
+            side[m.table] = list(dict.fromkeys(elements))
+            continue
+        seen: dict[bytes, Any] = {}
+        for e in elements:
+            seen.setdefault(orjson.dumps(encode(e)), e)
+        side[m.table] = list(seen.values())
+    return side
 
 
 def transform_row(plan: TablePlan, key: Any, value: Any, converter: Converter) -> ConvexRow:
@@ -58,18 +83,4 @@ def transform_row(plan: TablePlan, key: Any, value: Any, converter: Converter) -
     if plan.key:
         encoded = encode_key(key, plan.key.encoding)
         doc[plan.key.field] = encoded
-    side: dict[str, list] = {}
-    for m in plan.multi_entry:
-        if m.strategy != "side-table":
-            continue
-        elements = value_at(doc, m.field)
-        if elements is None:
-            continue
-        if not isinstance(elements, list):
-            elements = [elements]          # IndexedDB indexes a non-array value as one entry
-        unique: list = []
-        for e in elements:
-            if e not in unique:
-                unique.append(e)
-        side[m.table] = unique
-    return ConvexRow(table=plan.table, key=encoded, document=doc, side_rows=side)
+    return ConvexRow(table=plan.table, key=encoded, document=doc, side_rows=side_rows(plan, doc))

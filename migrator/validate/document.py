@@ -201,7 +201,15 @@ def check_document(document: dict, fields: dict[str, Validator],
     checker = _Checker(id_table)
     checker.check(document, Validator.object(fields), "")
     checker.limits(document, "", 1, True)
-    size = value_size(document) + SYSTEM_FIELDS_SIZE
-    if size > DOCUMENT_LIMIT:
-        checker.fail("", f"document is {size} bytes; Convex's limit is {DOCUMENT_LIMIT} (1 MiB)")
+    too_large = size_problem(value_size(document))
+    if too_large:
+        checker.problems.append(too_large)
     return checker.problems
+
+
+def size_problem(size: int) -> Problem | None:
+    """A document of `size` bytes (Convex's formula, system fields not included) over 1 MiB."""
+    size += SYSTEM_FIELDS_SIZE
+    if size > DOCUMENT_LIMIT:
+        return Problem("", f"document is {size} bytes; Convex's limit is {DOCUMENT_LIMIT} (1 MiB)")
+    return None

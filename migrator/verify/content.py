@@ -1,7 +1,7 @@
 """What a table holds, per original key, in a form that is the same however it was reached.
 
 Two sides meet here. From the dump: each row through the real transform path
-(`transform_row`, as the importer runs it). From a deployment or the local endpoint: the
+(the compiled transforms, as the importer runs them). From a deployment or the local endpoint: the
 documents as Convex-encoded JSON. Both become one canonical form per row: the Convex-encoded
 document without system fields (every JSON number a float, as Convex means it), references
 back as the original keys they were written from, file-storage ids as the sha256 of the file,
@@ -24,9 +24,10 @@ from ..importer.rejects import jsonable
 from ..importer.run import ImportOptions, owner_value
 from ..plan.model import DatabasePlan, TablePlan
 from ..plan.validators import Validator
-from ..sinks.wire import encode, json_text
-from ..transform.rows import row_key, transform_row
-from ..transform.values import BlobToStore, Converter
+from ..sinks.wire import json_text
+from ..transform.compiled import Transforms
+from ..transform.rows import row_key
+from ..transform.values import BlobToStore
 
 SYSTEM_FIELDS = ("_id", "_creationTime")
 SIDE_PREFIX = "side table "        # the field digest of a row's multiEntry side-table values
@@ -146,7 +147,7 @@ def dump_content(plan: DatabasePlan, dumps: Iterable[str | Path], owner_of: Owne
     apart by (owner, key), as the import scopes them.
     """
     by_source = {t.source: t for t in plan.tables}
-    converter = Converter.for_plan(plan)
+    transforms = Transforms(plan)
     owner_field = plan.options.owner_field
     tables = {t.table: TableContent() for t in plan.mapped_tables()}
     for path in dumps:
@@ -165,12 +166,12 @@ def dump_content(plan: DatabasePlan, dumps: Iterable[str | Path], owner_of: Owne
                 key = row_key(row.key, row.index)
                 content = tables[table.table]
                 try:
-                    converted = transform_row(table, key, row.value, converter)
+                    converted = transforms.prepare(table, key, row.value)
                     doc = {name: storage_marker(hashlib.sha256(v.data).hexdigest()) if isinstance(v, BlobToStore) else v
                            for name, v in converted.document.items()}
                     if owner_field:
                         doc[owner_field] = owner
-                    doc, sides = canonical(encode(doc)), canonical(encode(converted.side_rows))
+                    doc, sides = canonical(doc), canonical(converted.side_rows)
                 except ValueError as exc:      # ValueRejected, or a value the wire cannot carry: the importer rejects it
                     content.rejected[rejected_label(key, owner)] = str(exc)
                     continue

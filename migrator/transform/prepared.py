@@ -1,0 +1,91 @@
+"""A row ready to send: its checked, Convex-encoded document, and the generic way to make it.
+
+`prepare_generic` is the reference: convert with `Converter` (per-value dispatch), check
+with `validate.document.check_document`, encode with `sinks.wire.encode`. The compiled
+per-table transforms (`compiled.py`) must give exactly what it gives, and hand it every row
+they cannot settle themselves, so reject reasons have one author.
+
+What neither path can check before sending is left out of the check: reference fields
+(they hold original keys until the deployment, or the dry run, resolves them to ids) and
+the owner field (the import adds it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from ..plan.model import TablePlan
+from ..plan.validators import Validator
+from ..sinks.wire import encode, encode_bytes
+from ..validate.document import Problem, check_document, value_size
+from .rows import side_rows, transform_row
+from .values import BlobToStore, Converter, ValueRejected
+
+REQUEST_OVERHEAD = 64     # bytes a row adds to the upsertBatch arguments besides its document
+
+
+class DocumentRejected(ValueRejected):
+    """Every reason Convex would refuse the converted document, as `check_document` words them."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        self.path, self.reason = "", "; ".join(map(str, problems))
+        ValueError.__init__(self, self.reason)
+
+
+@dataclass(slots=True)
+class PreparedRow:
+    table: str                        # Convex table
+    key: Any                          # the original key as its key field holds it, Convex-encoded
+    document: dict                    # Convex-encoded; file-storage fields hold a BlobToStore until uploaded
+    side_rows: dict[str, list] = field(default_factory=dict)   # side table -> Convex-encoded elements
+    request_bytes: int = 0            # what the row adds to the upsertBatch arguments (Blobs as bytes)
+    convex_size: int | None = None    # Convex's size formula over the checked fields (None: not known)
+
+
+@dataclass(frozen=True)
+class TableRules:
+    """What both paths need to know about one table besides its plan."""
+
+    plan: TablePlan
+    unchecked: frozenset[str]          # reference fields and the owner field
+    checked_fields: dict[str, Validator]
+
+    @classmethod
+    def of(cls, plan: TablePlan, converter: Converter, owner_field: str | None) -> "TableRules":
+        refs = {f.name for f in plan.fields if f.references and f.references in converter.key_encodings}
+        unchecked = frozenset(refs | ({owner_field} if owner_field else set()))
+        return cls(plan, unchecked, {n: v for n, v in plan.document_validator().items() if n not in unchecked})
+
+
+def _blob_as_bytes(value: Any) -> Any:
+    if isinstance(value, BlobToStore):
+        return encode_bytes(value.data)
+    raise TypeError(f"cannot encode {type(value).__name__} for Convex")
+
+
+def request_bytes(document: dict) -> int:
+    """The encoded document's JSON length, a Blob counted as its bytes (the batch-size estimate)."""
+    return len(orjson.dumps(document, default=_blob_as_bytes, option=orjson.OPT_PASSTHROUGH_DATACLASS)) + REQUEST_OVERHEAD
+
+
+def encode_document(document: dict) -> dict:
+    """Convex-encoded, with top-level BlobToStore placeholders kept for the upload (a nested
+    one cannot be uploaded, and `encode` refuses it)."""
+    return {k: v if isinstance(v, BlobToStore) else encode(v) for k, v in document.items()}
+
+
+def prepare_generic(rules: TableRules, key: Any, value: Any, converter: Converter) -> PreparedRow:
+    """Raises ValueRejected (DocumentRejected for what the check finds) or WireError."""
+    row = transform_row(rules.plan, key, value, converter)
+    checked = {n: v for n, v in row.document.items() if n not in rules.unchecked}
+    problems = check_document(checked, rules.checked_fields)
+    if problems:
+        raise DocumentRejected(problems)
+    document = encode_document(row.document)
+    return PreparedRow(table=row.table, key=encode(row.key), document=document,
+                       side_rows=side_rows(rules.plan, document), request_bytes=request_bytes(document),
+                       convex_size=value_size(checked))
