@@ -14,14 +14,15 @@ from typing import Any
 
 import orjson
 
-from .sinks.wire import encode
 
 CACHE_KIB = 8 * 1024           # sqlite's page cache per store: memory stays bounded by this
 
 
-def fingerprint(value: Any) -> bytes:
-    """16 bytes, equal for equal Convex values (int64 1 and float 1.0 differ, as in an index)."""
-    return hashlib.blake2b(orjson.dumps(encode(value), option=orjson.OPT_SORT_KEYS), digest_size=16).digest()
+def fingerprint(encoded: Any) -> bytes:
+    """16 bytes, equal for equal Convex values given in Convex-encoded JSON (as the compiled
+    transforms make them: int64 1 is `{"$integer": ...}`, float 1.0 a number, so they differ
+    as in an index). Not encoded again: every value fingerprinted already is."""
+    return hashlib.blake2b(orjson.dumps(encoded, option=orjson.OPT_SORT_KEYS), digest_size=16).digest()
 
 
 def open_store(path: Path | None, *, durable: bool) -> sqlite3.Connection:

@@ -269,17 +269,20 @@ class Importer:
                                     "re-run `dexie-convex plan` with this dump (it adds them), or add them "
                                     "with `skip: true`")
             current: _Batch | None = None
+            source = None                      # the table being read, and what belongs to it
             for row in dump.rows():
-                table = self.by_source.get(row.table)
-                if table is None:
-                    raise MigratorError(f"{path}: rows of table {row.table!r}, which is not in the mapping",
-                                        "re-run `dexie-convex plan` with this dump")
+                if row.table != source:
+                    source, table = row.table, self.by_source.get(row.table)
+                    if table is None:
+                        raise MigratorError(f"{path}: rows of table {row.table!r}, which is not in the mapping",
+                                            "re-run `dexie-convex plan` with this dump")
+                    if not table.skip:
+                        counts, acknowledged = self._counts(table.table), self.checkpoint.table(dump_id, table.table)
+                        self._started.setdefault(table.table, time.monotonic())
                 _show_progress(progress, dump, row.table, done_before)
                 if table.skip:
                     continue
-                counts = self._counts(table.table)
-                self._started.setdefault(table.table, time.monotonic())
-                if self.checkpoint.table(dump_id, table.table).is_done(row.index):
+                if acknowledged.is_done(row.index):
                     counts["skipped"] += 1
                     continue
                 counts["read"] += 1

@@ -121,7 +121,7 @@ class DryRunClient:
             table, owner = args["table"], args.get("owner")
             scope = owner["value"] if owner else None
             row_ids = [fingerprint([table, scope, row["doc"].value.get(self.spec[table]["keyField"])]) for row in args["rows"]]
-            with self._store.batch(row_ids):
+            with self._store.batch(row_ids, self._likely_unique_entries(table, args["rows"])):
                 return [self._upsert(table, row, row_id, args.get("deferRefs", False), owner)
                         for row, row_id in zip(args["rows"], row_ids)]
 
@@ -138,6 +138,20 @@ class DryRunClient:
                 known = _placeholder(self._store.next_number(), self._table_number(STORAGE_TABLE))
                 self._store.put_file(args["sha256"], known)
             return known
+
+    def _likely_unique_entries(self, table: str, rows: list[dict]) -> list[bytes]:
+        """The unique-index entries the rows hold as sent, to fetch in one query. An index over a
+        reference field is left out: its value changes (to an id) before the check."""
+        spec = self.spec[table]
+        entries = []
+        for unique in spec["unique"]:
+            if any(f in spec["refs"] for f in unique["fields"]):
+                continue
+            for row in rows:
+                values = [_at_path(row["doc"].value, f) for f in unique["fields"]]
+                if not any(v is _MISSING for v in values):
+                    entries.append(fingerprint([table, unique["index"], values]))
+        return entries
 
     # -- upsertBatch, row by row (the order of the generated mutation) ---------------------
     def _upsert(self, table: str, row: dict, row_id: bytes, defer: bool, owner: dict | None) -> dict:
@@ -187,7 +201,7 @@ class DryRunClient:
         else:
             status = "unchanged" if existing.digest == digest else "updated"
         self._store.put_row(row_id, StoredRow(number, table_number, digest, b"".join(unique_keys)),
-                            json_text(encode(key)) if unique_keys else "", unique_keys,
+                            json_text(key) if unique_keys else "", unique_keys,
                             existing.entries if existing else b"")
         outcome = {"status": status, "id": _placeholder(number, table_number)}
         if deferred:

@@ -40,16 +40,23 @@ class DryRunStore:
         self._fetched: dict[bytes, StoredRow | None] = {}       # this batch: its rows as they were
         self._written: dict[bytes, StoredRow] = {}              # this batch: its rows as written
         self._uniq: dict[bytes, tuple[int, str] | None] = {}    # this batch: entries taken (None: released)
+        self._uniq_fetched: dict[bytes, tuple[int, str] | None] = {}   # this batch: entries as they were
 
     @contextmanager
-    def batch(self, row_ids: list[bytes]) -> Iterator[None]:
-        """One batch of upserts, one transaction: `row_ids` (the rows it writes) are fetched at once."""
+    def batch(self, row_ids: list[bytes], entries: list[bytes] = ()) -> Iterator[None]:
+        """One batch of upserts, one transaction: `row_ids` (the rows it writes) and the unique-index
+        `entries` they are likely to hold are fetched at once, not one query per row."""
         self.db.execute("BEGIN")
         for at in range(0, len(row_ids), _LOOKUP_CHUNK):
             chunk = row_ids[at:at + _LOOKUP_CHUNK]
             found = {r[0]: StoredRow(*r[1:]) for r in self.db.execute(
                 f"SELECT id, n, tab, digest, entries FROM rows WHERE id IN ({','.join('?' * len(chunk))})", chunk)}
             self._fetched.update({i: found.get(i) for i in chunk})
+        for at in range(0, len(entries), _LOOKUP_CHUNK):
+            chunk = entries[at:at + _LOOKUP_CHUNK]
+            found_entries = {r[0]: (r[1], r[2]) for r in self.db.execute(
+                f"SELECT entry, holder, key FROM uniq WHERE entry IN ({','.join('?' * len(chunk))})", chunk)}
+            self._uniq_fetched.update({e: found_entries.get(e) for e in chunk})
         try:
             yield
         finally:
@@ -62,6 +69,7 @@ class DryRunStore:
             self._fetched.clear()
             self._written.clear()
             self._uniq.clear()
+            self._uniq_fetched.clear()
 
     def next_number(self) -> int:
         self.count += 1
@@ -88,6 +96,8 @@ class DryRunStore:
         """(row number, key text) of the row holding a unique-index entry."""
         if entry in self._uniq:
             return self._uniq[entry]
+        if entry in self._uniq_fetched:
+            return self._uniq_fetched[entry]
         found = self.db.execute("SELECT holder, key FROM uniq WHERE entry = ?", (entry,)).fetchone()
         return tuple(found) if found else None
 
