@@ -128,15 +128,35 @@ def _print_plan(plan) -> None:
               help="Into a schema.ts dexie-convex did not write: keep your other tables, replace or add the mapped ones.")
 @click.option("--check", is_flag=True,
               help="Type-check the result with tsc against the real `convex` package and load it.")
+@click.option("--collect", is_flag=True,
+              help="Also write convex/dexieCollect.ts (users upload their exports; import --from-uploads).")
+@click.option("--collect-max-bytes", type=click.IntRange(1), help="With --collect: the largest upload accepted "
+                                                                  "(default 256 MiB).")
+@click.option("--collect-identity-field", help="With --collect: the identity field that names the owner "
+                                               "(default tokenIdentifier).")
+@click.option("--browser-module", type=click.Path(dir_okay=False),
+              help="With --collect: also write the app's upload module here (e.g. src/uploadToConvex.ts).")
 @library_errors
-def generate(mappings, out_dir, force, merge, check):
+def generate(mappings, out_dir, force, merge, check, collect, collect_max_bytes, collect_identity_field,
+             browser_module):
     """Write convex/schema.ts and the import module convex/dexieImport.ts from mapping files.
 
     When schema.ts exists, shows how it differs from what the mappings generate (as `diff`).
+    With --collect, also convex/dexieCollect.ts and the `dexieUploads` table (kept by later
+    runs without --collect), and with --browser-module the app's side.
     """
     planned_from = ", ".join(mappings)
+    settings = None
+    if collect:
+        from .generate.collect_module import CollectSettings
+        settings = CollectSettings()
+        settings.max_bytes = collect_max_bytes or settings.max_bytes
+        settings.identity_field = collect_identity_field or settings.identity_field
+    elif collect_max_bytes or collect_identity_field:
+        raise click.UsageError("--collect-max-bytes and --collect-identity-field go with --collect")
     try:
-        result = commands.generate_convex(list(mappings), out_dir, force=force, merge=merge)
+        result = commands.generate_convex(list(mappings), out_dir, force=force, merge=merge, collect=settings,
+                                          browser_module=browser_module)
     except commands.HandWrittenSchema as exc:
         if exc.diff is not None:
             click.echo(format_text(exc.diff, planned_from))
@@ -149,8 +169,9 @@ def generate(mappings, out_dir, force, merge, check):
         click.echo(f"warning: no diff, the existing schema.ts could not be read: {result.diff_problem}", err=True)
     tables = sum(len(p.mapped_tables()) + len(p.side_tables()) for p in result.plans)
     indexes = sum(len(t.indexes) for p in result.plans for t in p.mapped_tables())
-    for path in (result.schema_path, result.module_path):
-        click.echo(f"{'wrote' if path in result.written else 'unchanged'}: {path}")
+    for path in (result.schema_path, result.module_path, result.collect_path, result.browser_path):
+        if path is not None:
+            click.echo(f"{'wrote' if path in result.written else 'unchanged'}: {path}")
     click.echo(f"{tables} tables, {indexes} indexes"
                f"{' (plus side-table indexes)' if any(p.side_tables() for p in result.plans) else ''}")
     if check:
@@ -340,10 +361,15 @@ def _stopped_imports(summary_json: str | None):
 
 @cli.command(name="import", short_help="import dumps through the generated mutation, exactly once")
 @click.argument("mapping", type=click.Path(exists=True, dir_okay=False))
-@click.argument("dumps", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.argument("dumps", nargs=-1, type=click.Path(exists=True, dir_okay=False))
 @import_options
+@click.option("--from-uploads", is_flag=True, help="Import the users' uploads collected by convex/dexieCollect.ts "
+                                                   "(generate --collect) instead of DUMPS, each with its owner.")
+@click.option("--watch", type=click.FloatRange(1), metavar="SECONDS",
+              help="With --from-uploads: look for new uploads again every SECONDS, until Ctrl-C.")
+@click.option("--retry-failed", is_flag=True, help="With --from-uploads: also take uploads marked failed again.")
 @library_errors
-def import_(mapping, dumps, **opts):
+def import_(mapping, dumps, from_uploads, watch, retry_failed, **opts):
     """Import dumps into Convex through the generated batched mutation.
 
     Upserts by the original Dexie key: stopping and re-running never duplicates; a checkpoint
@@ -352,12 +378,58 @@ def import_(mapping, dumps, **opts):
     unless --duplicates last-wins); optional references to rows that do not exist are left out
     and listed in <state-dir>/dangling.jsonl. Without a deployment URL, imports into the
     local Convex-compatible endpoint (no account needed).
+
+    With --from-uploads (no DUMPS): every pending upload of the mapping's database, each
+    downloaded to <state-dir>/uploads/<id>/, imported with its owner and marked imported
+    (with its counts) or failed (with the reason); exactly once, even when killed.
     """
+    if from_uploads:
+        return _import_uploads(mapping, dumps, watch, retry_failed, opts)
+    if watch or retry_failed:
+        raise click.UsageError("--watch and --retry-failed go with --from-uploads")
+    if not dumps:
+        raise click.UsageError("give the DUMPS to import, or --from-uploads")
     options, target = _import_call(opts)
     with _stopped_imports(opts["summary_json"]):
         result = commands.import_dumps(mapping, list(dumps), options, **target)
     _report_import(result, opts["summary_json"])
     _import_failures([result], opts["max_errors"])
+
+
+def _import_uploads(mapping, dumps, watch, retry_failed, opts) -> None:
+    unused = [name for name in ("replace", "deploy", "owner_field", "owner_from", "local_out", "summary_json")
+              if opts[name]]
+    if dumps or unused:
+        raise click.UsageError("--from-uploads takes no DUMPS and no "
+                               + ", ".join(f"--{n.replace('_', '-')}" for n in unused or ["DUMPS"]))
+    options, _ = _import_call(opts)
+    failures = []
+
+    def report(outcomes) -> None:
+        if not outcomes:
+            click.echo("no uploads to import")
+        for o in outcomes:
+            what = f"upload {o.upload.upload_id} of {o.upload.owner}: {o.status}"
+            if o.summary is not None:
+                counts = {k: sum(c[k] for c in o.summary.totals.values())
+                          for k in ("inserted", "updated", "unchanged", "rejected")}
+                what += " (" + ", ".join(f"{v} {k}" for k, v in counts.items()) + ")"
+            if o.rejected:
+                what += f"; rejects: {o.summary.rejects_path}"
+            if o.reason:
+                what += f": {o.reason}"
+            click.echo(what)
+            if o.status == "failed" or o.rejected:
+                failures.append(o)
+
+    try:
+        commands.import_uploads(mapping, options, url=opts["url"], deploy_key=opts["deploy_key"],
+                                insecure=opts["insecure"], dry_run=opts["dry_run"], retry_failed=retry_failed,
+                                watch_interval=watch, on_round=report)
+    except KeyboardInterrupt:
+        click.echo("stopped watching", err=True)
+    if failures:
+        raise click.ClickException(f"{len(failures)} upload(s) failed or had rejected rows (see above)")
 
 
 @cli.command(short_help="plan, generate and import in one go (the quick path)")

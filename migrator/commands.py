@@ -10,6 +10,7 @@ import dataclasses
 import os
 import re
 import subprocess
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,9 +25,13 @@ from .dumps import open_dump
 from .dumps.profile import DumpProfile, profile_dump
 from .errors import DeclarationError, MigratorError
 from .importer.run import ImportOptions, ImportSummary, run_import
+from .importer.uploads import UploadImporter, UploadOutcome
 from .sinks.convex_http import ConvexClient, Deployment, resolve_deployment
 from .sinks.dry_run import DryRunClient, DryRunReport
 from .sinks.local_endpoint import local_endpoint
+from .generate.collect_module import COLLECT_MODULE, CollectSettings, render_collect_module, settings_of, \
+    uploads_table_block
+from .generate.browser_module import render_browser_module
 from .generate.import_module import MODULE, render_import_module
 from .generate.schema_ts import is_generated, render_schema
 from .plan.mapping_file import WriteResult, load_mapping, read_settings, write_mapping
@@ -201,6 +206,8 @@ class GenerateResult:
     written: list[Path]
     schema_diff: SchemaDiff | None = None   # the existing schema.ts against the plan
     diff_problem: str | None = None         # why there is no diff (--force over an unreadable schema.ts)
+    collect_path: Path | None = None        # dexieCollect.ts, when collecting uploads
+    browser_path: Path | None = None        # the app's upload module, when asked for
 
 
 class HandWrittenSchema(MigratorError):
@@ -213,11 +220,15 @@ class HandWrittenSchema(MigratorError):
 
 
 def generate_convex(mappings: list[str | Path], out_dir: str | Path = "convex", *, force: bool = False,
-                    merge: bool = False) -> GenerateResult:
+                    merge: bool = False, collect: CollectSettings | None = None,
+                    browser_module: str | Path | None = None) -> GenerateResult:
     """Write `<out_dir>/schema.ts` and the import module `<out_dir>/dexieImport.ts`.
 
     An existing schema.ts is diffed against the plan. One this tool did not write is replaced
     only with `force`, or merged with `merge` (the user's other tables kept as written).
+    `collect` (or a dexieCollect.ts written before, whose settings are kept) adds the
+    functions that collect users' exports and their `dexieUploads` table; `browser_module`
+    is where the app's side of it goes.
     """
     if force and merge:
         raise MigratorError("--force and --merge exclude each other",
@@ -225,8 +236,17 @@ def generate_convex(mappings: list[str | Path], out_dir: str | Path = "convex", 
     plans = [load_mapping(m) for m in mappings]
     out = Path(out_dir)
     schema_path = out / "schema.ts"
-    files = {schema_path: render_schema(plans, [str(m) for m in mappings]),
+    collect_path = out / f"{COLLECT_MODULE}.ts"
+    collect = collect or settings_of(collect_path)
+    files = {schema_path: render_schema(plans, [str(m) for m in mappings],
+                                        [uploads_table_block()] if collect else []),
              out / f"{MODULE}.ts": render_import_module(plans)}
+    if collect:
+        files[collect_path] = render_collect_module(plans, collect)
+    elif browser_module:
+        raise MigratorError("the browser module goes with --collect", "pass --collect too")
+    if browser_module:
+        files[Path(browser_module)] = render_browser_module()
     found, problem = None, None
     if schema_path.exists():
         planned = planned_schema(files[schema_path])
@@ -244,14 +264,16 @@ def generate_convex(mappings: list[str | Path], out_dir: str | Path = "convex", 
     for path in files:
         if path.exists() and not force and not is_generated(path) and not (merge and path == schema_path):
             raise HandWrittenSchema(path)
-    out.mkdir(parents=True, exist_ok=True)
     written = []
     for path, text in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists() or path.read_text(encoding="utf-8") != text:
             path.write_text(text, encoding="utf-8")
             written.append(path)
     return GenerateResult(schema_path=schema_path, module_path=out / f"{MODULE}.ts", plans=plans,
-                          written=written, schema_diff=found, diff_problem=problem)
+                          written=written, schema_diff=found, diff_problem=problem,
+                          collect_path=collect_path if collect else None,
+                          browser_path=Path(browser_module) if browser_module else None)
 
 
 # -- diff --------------------------------------------------------------------------------------
@@ -346,6 +368,30 @@ def import_dumps(mapping: str | Path, dumps: list[str | Path], options: ImportOp
         result = go(dep, label, local_options)
     result.local_contents = contents
     return result
+
+
+def import_uploads(mapping: str | Path, options: ImportOptions, *, url: str | None = None,
+                   deploy_key: str | None = None, insecure: bool = False, dry_run: bool = False,
+                   retry_failed: bool = False, watch_interval: float | None = None,
+                   on_round: Callable[[list[UploadOutcome]], None] | None = None) -> list[UploadOutcome]:
+    """`import --from-uploads`: import every open collected upload of the mapping's database,
+    each with its owner; with `watch_interval`, again every so many seconds until interrupted.
+    `dry_run`: download and dry-run each, claim and mark nothing."""
+    plan = load_mapping(mapping)
+    deployment = resolve_deployment(url, deploy_key, insecure=insecure)
+    if deployment is None:
+        raise MigratorError("--from-uploads needs the deployment that holds the uploads",
+                            "pass --url (or set CONVEX_URL) and the deploy key (--deploy-key or CONVEX_DEPLOY_KEY)")
+    with ConvexClient(deployment) as client:
+        importer = UploadImporter(plan, client, options, retry_failed=retry_failed,
+                                  dry_run=dry_run_import if dry_run else None)
+        while True:
+            outcomes = importer.run_once()
+            if on_round is not None:
+                on_round(outcomes)
+            if watch_interval is None:
+                return outcomes
+            time.sleep(watch_interval)
 
 
 # -- migrate -----------------------------------------------------------------------------------

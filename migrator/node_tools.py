@@ -54,3 +54,13 @@ def check_convex_dir(convex_dir: str | Path) -> dict:
     if run.returncode != 0:
         raise MigratorError(f"loading {convex_dir}/schema.ts failed:\n{run.stderr[-3000:]}")
     return json.loads(run.stdout)
+
+
+def check_browser_files(paths: list[str | Path]) -> list[str]:
+    """Type-check browser-side TypeScript (the generated upload module) as an app would: diagnostics."""
+    target = ensure_node_modules()
+    run = subprocess.run(["node", str(target / "check_browser_module.mjs"), *(str(Path(p).resolve()) for p in paths)],
+                         capture_output=True, text=True)
+    if run.returncode != 0:
+        raise MigratorError(f"type-checking {', '.join(map(str, paths))} failed:\n{run.stderr[-3000:]}")
+    return json.loads(run.stdout)["diagnostics"]

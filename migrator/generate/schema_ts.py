@@ -34,8 +34,11 @@ def _table(name: str, fields: dict[str, Validator], indexes: list[tuple[str, lis
     return text + ","
 
 
-def render_schema(plans: list[DatabasePlan], sources: list[str]) -> str:
-    """The whole schema.ts text for the given plans."""
+TableBlock = tuple[str, str, dict[str, Validator], list[tuple[str, list[str]]]]   # comment, name, fields, indexes
+
+
+def render_schema(plans: list[DatabasePlan], sources: list[str], extra_tables: list[TableBlock] = ()) -> str:
+    """The whole schema.ts text for the given plans, plus the tool's own `extra_tables`."""
     blocks: list[str] = []
     owners: dict[str, str] = {}
 
@@ -59,6 +62,10 @@ def render_schema(plans: list[DatabasePlan], sources: list[str]) -> str:
         claim(FILES_TABLE, "dexie-convex (file registry)")
         blocks.append("  // Blobs the import stored in file storage, by content hash (dexie-convex)")
         blocks.append(_table(FILES_TABLE, FILES_FIELDS, [("by_sha256", ["sha256"])]))
+    for comment, name, fields, indexes in extra_tables:
+        claim(name, "dexie-convex")
+        blocks.append(f"  // {comment}")
+        blocks.append(_table(name, fields, indexes))
     header = [
         GENERATED_MARKER + " from " + ", ".join(json.dumps(s) for s in sources) + ".",
         "// Edit the mapping file and run `dexie-convex generate` again rather than editing this file.",

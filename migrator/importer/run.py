@@ -58,6 +58,7 @@ class ImportOptions:
     state_dir: Path = Path(".dexie-convex")
     owner_field: str | None = None
     owner_from: str | None = None          # filename | database | a literal value
+    owner: str | None = None               # the owner itself (one collected upload's), before owner_from
     progress: bool = True
     restart: bool = False
     duplicates: str = "reject"             # a second row with a key already read: reject | last-wins
@@ -162,6 +163,8 @@ def dump_identity(path: Path, owner: str | None) -> str:
 def owner_value(options: ImportOptions, path: Path, database: str | None) -> str | None:
     if not options.owner_field:
         return None
+    if options.owner is not None:
+        return options.owner
     source = options.owner_from or "filename"
     if source == "filename":
         return path.name.split(".")[0]

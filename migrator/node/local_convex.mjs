@@ -21,6 +21,7 @@ import { checkDocument, allStringsWellFormed } from "./local_convex_limits.mjs";
 import { captureConvexGlobal, accelerate } from "./local_convex_accel.mjs";
 import { Faults } from "./local_convex_faults.mjs";
 import { WriteBudget } from "./local_convex_budget.mjs";
+import { identityFromBearer } from "./local_convex_identity.mjs";
 
 const MiB = 1 << 20;
 const BODY_LIMIT = 16 * MiB + 2000;
@@ -449,16 +450,6 @@ function readBody(req, limit) {
   });
 }
 
-function decodeJwtIdentity(token) {
-  try {
-    const payload = JSON.parse(Buffer.from(token.split(".")[1], "base64url").toString("utf8"));
-    if (typeof payload !== "object" || payload === null) return null;
-    return { ...payload, subject: payload.sub ?? payload.subject, issuer: payload.iss ?? payload.issuer };
-  } catch {
-    return null;
-  }
-}
-
 function errorReply(e, logLines) {
   const out = { status: "error", errorMessage: "", logLines };
   const isConvexError = e !== null && typeof e === "object" && Symbol.for("ConvexError") in e;
@@ -504,8 +495,8 @@ function main() {
       return { admin: true, identity: null };
     }
     if (scheme === "Bearer") {
-      const identity = decodeJwtIdentity(token);
-      if (!identity) throw new HttpError(401, "Unauthenticated", "Could not decode the Bearer token.");
+      const identity = identityFromBearer(token);
+      if (!identity) throw new HttpError(401, "Unauthenticated", "Could not decode the Bearer token (a JWT with a `sub` claim).");
       return { admin: false, identity };
     }
     throw new HttpError(401, "Unauthenticated", `Unsupported Authorization scheme ${scheme}.`);
@@ -546,7 +537,9 @@ function main() {
     }
     let args;
     try {
-      args = body.args === undefined ? {} : jsonToConvex(body.args);
+      // ConvexHttpClient sends `args: [args]`; the backend takes one object either way.
+      const raw = Array.isArray(body.args) && body.args.length === 1 ? body.args[0] : body.args;
+      args = raw === undefined ? {} : jsonToConvex(raw);
     } catch (e) {
       throw new HttpError(400, "BadJsonBody", `Invalid Convex value in args: ${e.message}`);
     }
@@ -620,7 +613,7 @@ function main() {
       if (!token || !backend.uploadTokens.has(token)) throw new HttpError(401, "InvalidUploadToken", "The upload URL is invalid or was already used.");
       backend.uploadTokens.delete(token);
       const bytes = await readBody(req, UPLOAD_LIMIT);
-      const storageId = await backend.storeUpload(bytes, req.headers["content-type"]);
+      const storageId = await backend.serialize(() => backend.storeUpload(bytes, req.headers["content-type"]));
       return send(res, 200, { storageId });
     }
     if (req.method === "GET" && p.startsWith("/api/storage/")) {
