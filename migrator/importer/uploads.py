@@ -72,7 +72,7 @@ def open_uploads(client: ConvexClient, database: str, statuses: tuple[str, ...])
         cursor = None
         while True:
             page = client.query(_fn("listUploads"), {"database": database, "status": status,
-                                                     "paginationOpts": {"numItems": PAGE, "cursor": cursor}})
+                                                     "paginationOpts": {"numItems": float(PAGE), "cursor": cursor}})
             found += [Upload(upload_id=u["uploadId"], owner=u["owner"], database=u["database"], sha256=u["sha256"],
                              size=int(u["size"]), status=u["status"]) for u in page["page"]]
             if page["isDone"]:
