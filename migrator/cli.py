@@ -184,6 +184,14 @@ def generate(mappings, out_dir, force, merge, check, collect, collect_max_bytes,
         loaded = report["schema"]["tables"]
         click.echo(f"checked: tsc --noEmit clean; schema.export() lists {len(loaded)} tables, "
                    f"{sum(len(t['indexes']) for t in loaded)} indexes")
+        if result.browser_path:
+            from .node_tools import check_browser_files
+            problems = check_browser_files([result.browser_path])
+            for d in problems:
+                click.echo(d, err=True)
+            if problems:
+                raise click.ClickException(f"{len(problems)} TypeScript error(s) in {result.browser_path}")
+            click.echo(f"checked: {result.browser_path} type-checks against dexie, dexie-export-import and convex")
 
 
 class _UsageErrorsExitOne(click.Command):
