@@ -7,6 +7,8 @@ operator is the admin key. What is asserted is the security contract of the READ
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 import secrets
@@ -254,7 +256,10 @@ def test_claims_marks_and_file_urls(app):
                            {"uploadId": uid, "claimant": claimant, "leaseMs": lease, "retryFailed": retry})
 
     url = admin.value("query", "dexieCollect:uploadFileUrl", {"uploadId": uid})
-    assert httpx.get(url).content == data
+    served = httpx.get(url)
+    assert served.content == data
+    assert served.headers["Digest"] == "sha-256=" + base64.b64encode(hashlib.sha256(data).digest()).decode()
+    assert upload["sha256"] == hashlib.sha256(data).hexdigest()                 # hex, as Convex documents it
     assert claim("A")["claimed"] is True
     assert claim("B") == {"claimed": False, "reason": "claimed by another import"}
     assert claim("A")["owner"] == token_identifier("claims")          # a re-run takes its own claim back

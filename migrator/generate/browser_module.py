@@ -69,11 +69,9 @@ function defaultStore(): KeyValueStore {
   return local ?? { getItem: (k) => memoryStore.get(k) ?? null, setItem: (k, v) => void memoryStore.set(k, v) };
 }
 
-async function sha256Base64(blob: Blob): Promise<string> {
+async function sha256Hex(blob: Blob): Promise<string> {
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", await blob.arrayBuffer()));
-  let binary = "";
-  for (const byte of digest) binary += String.fromCharCode(byte);
-  return btoa(binary);
+  return Array.from(digest, (byte) => byte.toString(16).padStart(2, "0")).join("");
 }
 
 /**
@@ -94,7 +92,7 @@ export async function uploadDexieToConvex(db: Dexie, client: ConvexFunctionClien
     },
   });
   report({ phase: "checking", bytes: blob.size });
-  const sha256 = await sha256Base64(blob);
+  const sha256 = await sha256Hex(blob);
   const remembered = store.getItem(memoryKey);
   let known: UploadInfo | undefined = remembered === null ? undefined : JSON.parse(remembered);
   if (known?.sha256 !== sha256) {

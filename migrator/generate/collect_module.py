@@ -30,7 +30,7 @@ UPLOADS_FIELDS = {
     "owner": _STRING,                 # from the uploader's identity, never from arguments
     "database": _STRING,
     "storageId": Validator.id("_storage"),
-    "sha256": _STRING,                # as Convex's storage metadata gives it (base64)
+    "sha256": _STRING,                # of the file, hex (as Convex documents `_storage.sha256`)
     "size": _NUMBER,
     "status": Validator.union(*(Validator.literal(s) for s in UPLOAD_STATUSES)),
     "attempts": _NUMBER,
@@ -133,6 +133,15 @@ async function callerOwner(ctx: { auth: Auth }): Promise<string> {
   return owner;
 }
 
+// Convex documents `_storage.sha256` as hex (base16); convex-test stores base64. Keep hex.
+function hexSha256(sha256: string): string {
+  if (/^[0-9a-fA-F]{64}$/.test(sha256)) return sha256.toLowerCase();
+  const bytes = atob(sha256);
+  let hex = "";
+  for (let i = 0; i < bytes.length; i++) hex += bytes.charCodeAt(i).toString(16).padStart(2, "0");
+  return hex;
+}
+
 function publicView(upload: any) {
   return {
     uploadId: upload._id as string,
@@ -175,11 +184,12 @@ export const recordUpload = mutation({
       throw new ConvexError({ code: "TooLarge", message: `the file has ${file.size} bytes, over the limit of ${MAX_UPLOAD_BYTES}`,
                               size: file.size, limit: MAX_UPLOAD_BYTES });
     }
+    const sha256 = hexSha256(file.sha256);
     const same = await ctx.db.query(UPLOADS).withIndex("by_owner_database_sha256",
-      (q: any) => q.eq("owner", owner).eq("database", database).eq("sha256", file.sha256)).first();
+      (q: any) => q.eq("owner", owner).eq("database", database).eq("sha256", sha256)).first();
     if (same !== null) return { ...publicView(same), duplicate: true };
     const uploadId = await ctx.db.insert(UPLOADS, {
-      owner, database, storageId, sha256: file.sha256, size: file.size, status: "pending", attempts: 0,
+      owner, database, storageId, sha256, size: file.size, status: "pending", attempts: 0,
     });
     return { ...publicView((await ctx.db.get(uploadId))!), duplicate: false };
   },

@@ -10,7 +10,6 @@ nothing is written twice. Transport failures stop the run without marking anythi
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import hashlib
 import re
@@ -38,7 +37,7 @@ class Upload:
     upload_id: str
     owner: str
     database: str
-    sha256: str          # base64, as Convex's storage metadata has it
+    sha256: str          # hex
     size: int
     status: str
 
@@ -98,7 +97,7 @@ def upload_dir(state_dir: Path, upload_id: str) -> Path:
 def download(client: ConvexClient, upload: Upload, target: Path) -> Path:
     """The upload's file at `target`, streamed to disk and checked against its recorded sha256.
     A complete earlier download is kept as is (same file, so its checkpoint still applies)."""
-    if target.exists() and _sha256_b64(target) == upload.sha256:
+    if target.exists() and _sha256_hex(target) == upload.sha256:
         return target
     url = client.query(_fn("uploadFileUrl"), {"uploadId": upload.upload_id})
     if url is None:
@@ -120,7 +119,7 @@ def download(client: ConvexClient, upload: Upload, target: Path) -> Path:
     except httpx.TransportError as exc:
         raise ConvexCallError(_fn("uploadFileUrl"), f"downloading the file: network error {type(exc).__name__}",
                               remedy="run the same command again: it resumes") from None
-    if base64.b64encode(digest.digest()).decode() != upload.sha256:
+    if digest.hexdigest() != upload.sha256:
         partial.unlink(missing_ok=True)
         raise UploadDownloadFailed(f"upload {upload.upload_id}: the downloaded file is not the one recorded "
                                    "(sha256 differs)", "run the same command again; if it persists, the user can "
@@ -129,12 +128,12 @@ def download(client: ConvexClient, upload: Upload, target: Path) -> Path:
     return target
 
 
-def _sha256_b64(path: Path) -> str:
+def _sha256_hex(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(DOWNLOAD_CHUNK), b""):
             digest.update(chunk)
-    return base64.b64encode(digest.digest()).decode()
+    return digest.hexdigest()
 
 
 def summary_counts(summary: ImportSummary) -> dict[str, float]:

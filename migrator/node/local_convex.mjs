@@ -620,7 +620,9 @@ function main() {
       const blob = await backend.getFile(decodeURIComponent(p.slice("/api/storage/".length)));
       if (!blob) throw new HttpError(404, "NotFound", "No such file.");
       const buf = Buffer.from(await blob.arrayBuffer());
-      res.writeHead(200, { "Content-Type": blob.type || "application/octet-stream", "Content-Length": buf.length });
+      // As Convex: a standard Digest header with the file's sha256.
+      const digest = `sha-256=${createHash("sha256").update(buf).digest("base64")}`;
+      res.writeHead(200, { "Content-Type": blob.type || "application/octet-stream", "Content-Length": buf.length, Digest: digest });
       return res.end(buf);
     }
     if (p === "/version" || p === "/instance_version") return send(res, 200, JSON.stringify("local-convex-test"));
