@@ -299,3 +299,25 @@ def test_orphans_are_listed_and_deleted_recorded_files_kept(app):
     kept_url = admin.value("query", "dexieCollect:uploadFileUrl",
                            {"uploadId": user.value("query", "dexieCollect:myUploads")[0]["uploadId"]})
     assert httpx.get(kept_url).status_code == 200
+
+
+def test_orphans_leave_the_files_the_import_stored(tmp_path):
+    """Blobs the import put in file storage (dexieImportFiles) are recorded files too."""
+    from migrator.importer.run import ImportOptions
+    app_dir = TODO.parent / "media-blobs"
+    dumps = [app_dir / "dump.json"]
+    path = commands.plan_mappings([app_dir / "src"], dumps, tmp_path / "mappings").writes[0].path
+    path.write_text(path.read_text().replace('"ownerField": null', '"ownerField": "owner"'))
+    commands.plan_mappings([app_dir / "src"], dumps, tmp_path / "mappings")
+    generate_collect(path, tmp_path / "convex", MAX_BYTES)
+    key = secrets.token_hex(16)
+    with local_endpoint(tmp_path / "convex", admin_key=key) as dep:
+        result = commands.import_dumps(path, dumps, ImportOptions(state_dir=tmp_path / "state", owner_field="owner",
+                                                                  owner_from="someone", progress=False),
+                                       url=dep.url, deploy_key=key)
+        assert sum(c["blobs"] for c in result.summary.tables.values()) > 0
+        admin, user = Caller(dep.url, f"Convex {key}"), Caller.user(dep.url, "blobs")
+        stray = user.upload(b"never recorded")
+        page = admin.value("query", "dexieCollect:orphanCandidates",
+                           {"minAgeMs": 0.0, "paginationOpts": {"numItems": 1000, "cursor": None}})
+        assert [o["storageId"] for o in page["orphans"]] == [stray] and page["isDone"]
