@@ -31,6 +31,7 @@ from conftest import ROOT
 
 KEY = "collect-e2e-" + secrets.token_hex(8)
 DRIVER = Path(__file__).parent / "collect" / "browser_user.mjs"
+GLOBALS = ROOT / "fixtures" / "generate" / "browser_globals.mjs"
 
 
 class App:
@@ -46,6 +47,7 @@ class App:
         work.mkdir()
         try:
             shutil.copy(DRIVER, work / DRIVER.name)
+            shutil.copy(GLOBALS, work / GLOBALS.name)
             token = unsigned_jwt({"iss": ISSUER, "sub": user})
             run = subprocess.run(["node", str(work / DRIVER.name), str(self.module), self.url, token, user, str(items)],
                                  capture_output=True, text=True, timeout=300)

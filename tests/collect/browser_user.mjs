@@ -8,18 +8,8 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import ts from "typescript";
+import "./browser_globals.mjs";        // fixtures/generate's, copied beside this file
 
-globalThis.self ??= globalThis;          // dexie-export-import looks for `self` and FileReader
-if (typeof globalThis.FileReader === "undefined") {
-  globalThis.FileReader = class FileReader {
-    readAsArrayBuffer(blob) {
-      blob.arrayBuffer().then(
-        (result) => { this.result = result; this.onload?.({ target: this }); },
-        (error) => { this.error = error; this.onerror?.({ target: this }); },
-      );
-    }
-  };
-}
 await import("fake-indexeddb/auto");
 const { default: Dexie } = await import("dexie");
 const { ConvexHttpClient } = await import("convex/browser");
