@@ -405,6 +405,7 @@ def import_(mapping, dumps, from_uploads, watch, retry_failed, **opts):
 
 
 def _import_uploads(mapping, dumps, watch, retry_failed, opts) -> None:
+    from .importer.uploads import summary_counts
     unused = [name for name in ("replace", "deploy", "owner_field", "owner_from", "local_out", "summary_json")
               if opts[name]]
     if dumps or unused:
@@ -419,9 +420,8 @@ def _import_uploads(mapping, dumps, watch, retry_failed, opts) -> None:
         for o in outcomes:
             what = f"upload {o.upload.upload_id} of {o.upload.owner}: {o.status}"
             if o.summary is not None:
-                counts = {k: sum(c[k] for c in o.summary.totals.values())
-                          for k in ("inserted", "updated", "unchanged", "rejected")}
-                what += " (" + ", ".join(f"{v} {k}" for k, v in counts.items()) + ")"
+                counts = summary_counts(o.summary)
+                what += " (" + ", ".join(f"{int(v)} {k}" for k, v in counts.items() if k != "read") + ")"
             if o.rejected:
                 what += f"; rejects: {o.summary.rejects_path}"
             if o.reason:

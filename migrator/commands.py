@@ -279,9 +279,11 @@ def generate_convex(mappings: list[str | Path], out_dir: str | Path = "convex", 
 # -- diff --------------------------------------------------------------------------------------
 def diff_schema(mappings: list[str | Path], against: str | Path | None = None) -> SchemaDiff:
     """Compare what `generate` would write for the mappings with an existing schema.ts
-    (None: an empty schema)."""
+    (None: an empty schema); beside a generated dexieCollect.ts, with its `dexieUploads` table."""
     plans = [load_mapping(m) for m in mappings]
-    planned = planned_schema(render_schema(plans, [str(m) for m in mappings]))
+    collecting = against is not None and settings_of(Path(against).parent / f"{COLLECT_MODULE}.ts") is not None
+    planned = planned_schema(render_schema(plans, [str(m) for m in mappings],
+                                           [uploads_table_block()] if collecting else []))
     return schema_diff(plans, mappings, planned, existing_schema(against))
 
 

@@ -128,6 +128,11 @@ def test_generate_without_collect_keeps_collecting(app, tmp_path):
     assert (convex / "dexieCollect.ts").read_text() == first and "12345" in first
     assert again.collect_path == convex / "dexieCollect.ts" and again.written == []
     assert "dexieUploads: defineTable" in (convex / "schema.ts").read_text()
+    assert again.schema_diff.changes == []
+    assert commands.diff_schema([app["mapping"]], convex / "schema.ts").changes == []   # diff knows it too
+    (convex / "dexieCollect.ts").unlink()
+    removed = commands.diff_schema([app["mapping"]], convex / "schema.ts").changes
+    assert [(c.kind, c.table) for c in removed] == [("table-removed", "dexieUploads")]
 
 
 def test_collect_needs_an_owner_field(tmp_path):

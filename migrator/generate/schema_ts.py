@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Sequence
 
 from ..errors import MappingError
 from ..plan.model import SIDE_TABLE_INDEXES, DatabasePlan, side_table_fields
@@ -37,7 +38,7 @@ def _table(name: str, fields: dict[str, Validator], indexes: list[tuple[str, lis
 TableBlock = tuple[str, str, dict[str, Validator], list[tuple[str, list[str]]]]   # comment, name, fields, indexes
 
 
-def render_schema(plans: list[DatabasePlan], sources: list[str], extra_tables: list[TableBlock] = ()) -> str:
+def render_schema(plans: list[DatabasePlan], sources: list[str], extra_tables: Sequence[TableBlock] = ()) -> str:
     """The whole schema.ts text for the given plans, plus the tool's own `extra_tables`."""
     blocks: list[str] = []
     owners: dict[str, str] = {}
