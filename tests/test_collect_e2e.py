@@ -23,7 +23,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from migrator.importer.run import ImportOptions
+from migrator.importer.uploads import UploadImporter
 from migrator.node_tools import ensure_node_modules
+from migrator.plan.mapping_file import load_mapping
+from migrator.sinks.convex_http import ConvexCallError, ConvexClient, Deployment, Secret
 from migrator.sinks.local_endpoint import local_endpoint
 
 from collect_helpers import Caller, generate_collect, owned_todo_mapping, token_identifier, unsigned_jwt, ISSUER
@@ -187,3 +191,38 @@ def test_sigkill_during_an_uploads_import_then_a_rerun_gives_exact_contents_and_
     assert summary["read"] == items + 2 and summary["rejected"] == 0
     assert summary["inserted"] + summary["unchanged"] == items + 2 and summary["updated"] == 0
     assert app.run(state).stdout.strip() == "no uploads to import"
+
+
+class StopAtMark:
+    """A ConvexClient cut off at markImported (a stand-in for a kill or lost connection at
+    exactly that call); every other call goes to the real endpoint. `ran`: whether the mark
+    reached the deployment before the reply was lost."""
+
+    def __init__(self, client, ran: bool):
+        self.client, self.ran = client, ran
+
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+    def mutation(self, path, args):
+        if path != "dexieCollect:markImported":
+            return self.client.mutation(path, args)
+        if self.ran:
+            self.client.mutation(path, args)
+        raise ConvexCallError(path, "network error (cut off)")
+
+
+@pytest.mark.parametrize("ran", [False, True])
+def test_cut_off_at_the_mark_then_a_rerun_settles_the_upload_once(app, ran):
+    plan = load_mapping(app.mapping)
+    options = ImportOptions(state_dir=app.tmp / "state", progress=False)
+    app.browser("gina", 9)
+    with ConvexClient(Deployment(app.url, Secret(KEY))) as client:
+        with pytest.raises(ConvexCallError, match="cut off"):
+            UploadImporter(plan, StopAtMark(client, ran), options).run_once()
+        assert app.uploads()["gina"]["status"] == ("imported" if ran else "importing")
+        outcomes = UploadImporter(plan, client, options).run_once()
+    assert [(o.upload.owner, o.status) for o in outcomes] == ([] if ran else [(token_identifier("gina"), "imported")])
+    assert rows_by_owner(app.contents()) == {"gina": expected_rows("gina", 9)}
+    summary = Caller.user(app.url, "gina").value("query", "dexieCollect:myUploads")[0]["summary"]
+    assert summary == {"read": 11.0, "inserted": 11.0, "updated": 0.0, "unchanged": 0.0, "rejected": 0.0}

@@ -326,3 +326,19 @@ def test_orphans_leave_the_files_the_import_stored(tmp_path):
         page = admin.value("query", "dexieCollect:orphanCandidates",
                            {"minAgeMs": 0.0, "paginationOpts": {"numItems": 1000, "cursor": None}})
         assert [o["storageId"] for o in page["orphans"]] == [stray] and page["isDone"]
+
+
+def test_another_identity_field_names_the_owner(app, tmp_path):
+    from migrator.generate.collect_module import CollectSettings
+    commands.generate_convex([app["mapping"]], tmp_path / "convex",
+                             collect=CollectSettings(max_bytes=MAX_BYTES, identity_field="email"))
+    key = secrets.token_hex(16)
+    with local_endpoint(tmp_path / "convex", admin_key=key) as dep:
+        with_email = Caller.user(dep.url, "u-email", email="ann@example.com")
+        recorded = with_email.value("mutation", "dexieCollect:recordUpload",
+                                    {"storageId": with_email.upload(export_bytes("email")), "database": "TodoDB"})
+        owners = Caller(dep.url, f"Convex {key}").value("query", "dexieCollect:listUploads", {
+            "database": "TodoDB", "status": "pending", "paginationOpts": {"numItems": 10, "cursor": None}})["page"]
+        assert [(u["uploadId"], u["owner"]) for u in owners] == [(recorded["uploadId"], "ann@example.com")]
+        # a signed-in user whose identity lacks the field cannot upload
+        assert Caller.user(dep.url, "no-email").error("mutation", "dexieCollect:generateUploadUrl")["code"] == "NoOwner"

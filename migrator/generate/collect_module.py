@@ -272,10 +272,12 @@ export const uploadFileUrl = internalQuery({
   },
 });
 
-async function isReferenced(ctx: any, storageId: any): Promise<boolean> {
-  const upload = await ctx.db.query(UPLOADS).withIndex("by_storageId", (q: any) => q.eq("storageId", storageId)).first();
+async function isReferenced(ctx: any, file: any): Promise<boolean> {
+  const upload = await ctx.db.query(UPLOADS).withIndex("by_storageId", (q: any) => q.eq("storageId", file._id)).first();
   if (upload !== null || IMPORT_FILES === null) return upload !== null;
-  return (await ctx.db.query(IMPORT_FILES).filter((q: any) => q.eq(q.field("storageId"), storageId)).first()) !== null;
+  const stored = await ctx.db.query(IMPORT_FILES)
+    .withIndex("by_sha256", (q: any) => q.eq("sha256", hexSha256(file.sha256))).collect();
+  return stored.some((f: any) => f.storageId === file._id);
 }
 
 /** Files in storage that no upload records, older than minAgeMs, a page of storage at a time.
@@ -287,7 +289,7 @@ export const orphanCandidates = internalQuery({
     const cutoff = Date.now() - minAgeMs;
     const orphans = [];
     for (const file of page.page) {
-      if (file._creationTime <= cutoff && !(await isReferenced(ctx, file._id))) {
+      if (file._creationTime <= cutoff && !(await isReferenced(ctx, file))) {
         orphans.push({ storageId: file._id as string, size: file.size, sha256: file.sha256, createdAt: file._creationTime });
       }
     }
@@ -301,7 +303,8 @@ export const deleteOrphans = internalMutation({
   handler: async (ctx, { storageIds }) => {
     let deleted = 0;
     for (const storageId of storageIds) {
-      if ((await ctx.db.system.get("_storage", storageId)) !== null && !(await isReferenced(ctx, storageId))) {
+      const file = await ctx.db.system.get("_storage", storageId);
+      if (file !== null && !(await isReferenced(ctx, file))) {
         await ctx.storage.delete(storageId);
         deleted += 1;
       }
