@@ -46,7 +46,6 @@ class Upload:
 class UploadOutcome:
     upload: Upload
     status: str                           # imported | failed | skipped (not claimed) | dry-run
-    state_dir: Path
     summary: ImportSummary | None = None
     reason: str | None = None
 
@@ -57,6 +56,10 @@ class UploadOutcome:
 
 class UploadDownloadFailed(MigratorError):
     """The upload's file cannot be had as recorded (gone, or not the bytes that were recorded)."""
+
+    def __init__(self, upload_id: str, why: str, remedy: str):
+        self.upload_id, self.why = upload_id, why
+        super().__init__(f"upload {upload_id}: {why}", remedy)
 
 
 def _fn(name: str) -> str:
@@ -101,14 +104,13 @@ def download(client: ConvexClient, upload: Upload, target: Path) -> Path:
         return target
     url = client.query(_fn("uploadFileUrl"), {"uploadId": upload.upload_id})
     if url is None:
-        raise UploadDownloadFailed(f"upload {upload.upload_id}: its file is no longer in storage",
-                                   "the user can upload again")
+        raise UploadDownloadFailed(upload.upload_id, "its file is no longer in storage", "the user can upload again")
     partial = target.with_suffix(".part")
     digest = hashlib.sha256()
     try:
         with httpx.stream("GET", url, timeout=120.0, follow_redirects=True) as reply, partial.open("wb") as out:
             if reply.status_code == 404:
-                raise UploadDownloadFailed(f"upload {upload.upload_id}: its file is no longer in storage (HTTP 404)",
+                raise UploadDownloadFailed(upload.upload_id, "its file is no longer in storage (HTTP 404)",
                                            "the user can upload again")
             if reply.status_code != 200:
                 raise ConvexCallError(_fn("uploadFileUrl"), f"downloading the file: HTTP {reply.status_code}",
@@ -121,9 +123,8 @@ def download(client: ConvexClient, upload: Upload, target: Path) -> Path:
                               remedy="run the same command again: it resumes") from None
     if digest.hexdigest() != upload.sha256:
         partial.unlink(missing_ok=True)
-        raise UploadDownloadFailed(f"upload {upload.upload_id}: the downloaded file is not the one recorded "
-                                   "(sha256 differs)", "run the same command again; if it persists, the user can "
-                                   "upload again")
+        raise UploadDownloadFailed(upload.upload_id, "the downloaded file is not the one recorded (sha256 differs)",
+                                   "run the same command again; if it persists, the user can upload again")
     partial.replace(target)
     return target
 
@@ -183,12 +184,12 @@ class UploadImporter:
         if self.dry_run is not None:
             path = download(self.client, upload, state / "export.json")
             result = self.dry_run(self.plan, [path], self._options(upload, state))
-            return UploadOutcome(upload, "dry-run", state, summary=result.summary)
+            return UploadOutcome(upload, "dry-run", summary=result.summary)
         claim = self.client.mutation(_fn("claimUpload"), {"uploadId": upload.upload_id, "claimant": self.claimant,
                                                           "leaseMs": float(CLAIM_LEASE_MS),
                                                           "retryFailed": self.retry_failed})
         if not claim["claimed"]:
-            return UploadOutcome(upload, "skipped", state, reason=claim["reason"])
+            return UploadOutcome(upload, "skipped", reason=claim["reason"])
         try:
             path = download(self.client, upload, state / "export.json")
             _check_database(path, upload)
@@ -198,12 +199,12 @@ class UploadImporter:
         except MigratorError as exc:
             self.client.mutation(_fn("markFailed"), {"uploadId": upload.upload_id, "claimant": self.claimant,
                                                      "reason": str(exc)})
-            return UploadOutcome(upload, "failed", state, reason=str(exc))
+            return UploadOutcome(upload, "failed", reason=str(exc))
         if summary.stopped:         # --max-errors
             reason = f"{summary.stopped}: see {summary.rejects_path}"
             self.client.mutation(_fn("markFailed"), {"uploadId": upload.upload_id, "claimant": self.claimant,
                                                      "reason": reason})
-            return UploadOutcome(upload, "failed", state, summary=summary, reason=reason)
+            return UploadOutcome(upload, "failed", summary=summary, reason=reason)
         self.client.mutation(_fn("markImported"), {"uploadId": upload.upload_id, "claimant": self.claimant,
                                                    "summary": summary_counts(summary)})
-        return UploadOutcome(upload, "imported", state, summary=summary)
+        return UploadOutcome(upload, "imported", summary=summary)
