@@ -204,11 +204,11 @@ class StopAtMark:
     def __getattr__(self, name):
         return getattr(self.client, name)
 
-    def mutation(self, path, args):
+    def mutation(self, path, args, **kw):
         if path != "dexieCollect:markImported":
-            return self.client.mutation(path, args)
+            return self.client.mutation(path, args, **kw)
         if self.ran:
-            self.client.mutation(path, args)
+            self.client.mutation(path, args, **kw)
         raise ConvexCallError(path, "network error (cut off)")
 
 

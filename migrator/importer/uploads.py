@@ -139,7 +139,8 @@ def _sha256_hex(path: Path) -> str:
 
 def summary_counts(summary: ImportSummary) -> dict[str, float]:
     """The upload's counts over every run of its checkpoint (a resumed import counts once)."""
-    totals = {k: sum(c[k] for c in summary.totals.values()) for k in SUMMARY_KEYS if k != "read"}
+    per_table = summary.totals if summary.totals is not None else summary.tables   # None: this run is all
+    totals = {k: sum(c[k] for c in per_table.values()) for k in SUMMARY_KEYS if k != "read"}
     return {"read": float(sum(totals.values())), **{k: float(v) for k, v in totals.items()}}
 
 
