@@ -6,12 +6,13 @@
 // We do not change what a query returns: convex-test still filters, sorts and limits.
 //   - Committed documents live in a DocumentStore (local_convex_store.mjs, on disk):
 //     `_documents` becomes a view of it. Pending writes stay convex-test's own (_writes).
-//   - A walk covers one table: the store's counters of that table plus the pending writes.
+//   - A walk covers one table: the store's counters of that table plus the pending writes
+//     (kept per table while a transaction runs).
 //   - For an index range whose first condition is `eq` on the index's first field with a
-//     primitive value, the walk covers the documents ever committed with a matching value in
+//     primitive value, the walk covers the documents ever written with a matching value in
 //     that field (a superset: stale entries are filtered by convex-test's own check). Such a
-//     value index is built on the first query that needs it, and kept up to date on commit;
-//     its buckets hold counters under a 30-bit hash of the value.
+//     value index is built on the first query that needs it, and kept up to date on every
+//     write; its buckets hold counters under a 30-bit hash of the value.
 //   - Results of finished transactions' queries are dropped (convex-test keeps them all).
 //
 // The DatabaseFake instance is private to convex-test; we find it by watching
@@ -108,6 +109,7 @@ class ValueIndex {
 export function accelerate(convexGlobal, { storeDir = null } = {}) {
   const db = convexGlobal?.components?.[""]?.db;
   if (!db || typeof db._iterateDocs !== "function" || typeof db._resolveQuerySource !== "function"
+    || typeof db._addWrite !== "function"
     || typeof db.get !== "function" || typeof db.commit !== "function" || typeof db.rollbackWrites !== "function"
     || !db._documents || !Array.isArray(db._writes) || !Number.isInteger(db._nextDocId)
     || typeof db._queryResults !== "object") {
@@ -125,9 +127,24 @@ export function accelerate(convexGlobal, { storeDir = null } = {}) {
     }
     indexes.set(table, named);
   }
-  store.onPut = (table, counter, doc) => {
-    for (const ix of indexes.get(table)?.values() ?? []) ix.built?.add(doc, counter);
+  // Written in the running transaction: table -> Map(counter -> id); reads go through db.get.
+  const pending = new Map();
+  const pendingOf = (table) => pending.get(table) ?? new Map();
+
+  const originalAddWrite = db._addWrite.bind(db);
+  db._addWrite = (id, value) => {
+    originalAddWrite(id, value);
+    const table = store.tableOf(id);
+    const counter = store.counterOf(id);
+    if (table === null || counter < 0) return;
+    let mine = pending.get(table);
+    if (!mine) pending.set(table, (mine = new Map()));
+    mine.set(counter, id);
+    if (value !== null) {
+      for (const ix of indexes.get(table)?.values() ?? []) ix.built?.add(value, counter);
+    }
   };
+
   function built(table, name) {
     const ix = indexes.get(table)?.get(name);
     if (!ix) return null;
@@ -135,6 +152,10 @@ export function accelerate(convexGlobal, { storeDir = null } = {}) {
       ix.built = new ValueIndex(ix.field);
       for (const c of store.counters(table)) {
         const doc = store.readCounter(c);
+        if (doc !== null) ix.built.add(doc, c);
+      }
+      for (const [c, id] of pendingOf(table)) {
+        const doc = db.get(table, id);
         if (doc !== null) ix.built.add(doc, c);
       }
     }
@@ -158,7 +179,10 @@ export function accelerate(convexGlobal, { storeDir = null } = {}) {
     const original = db[name].bind(db);
     db[name] = (...args) => {
       const out = original(...args);
-      if (db._writes.length === 0) db._queryResults = {};
+      if (db._writes.length === 0) {
+        db._queryResults = {};
+        pending.clear();
+      }
       return out;
     };
   }
@@ -189,24 +213,20 @@ export function accelerate(convexGlobal, { storeDir = null } = {}) {
     return found === null ? null : new Set(found);
   }
 
-  // The pending writes of a table (innermost level wins, as in db.get): id -> doc or null.
-  function pendingOf(tableName) {
-    const pending = new Map();
-    for (const level of db._writes) {
-      for (const [id, value] of Object.entries(level)) {
-        if (store.tableOf(id) === tableName) pending.set(id, value);
-      }
-    }
-    return pending;
-  }
-
+  // A document as the running transaction sees it.
   db._iterateDocs = (tableName, callback) => {
-    const pending = pendingOf(tableName);
-    for (const c of hint ?? store.counters(tableName)) {
-      const doc = store.readCounter(c);
-      if (doc !== null && !pending.has(doc._id)) callback(doc);
+    const written = pendingOf(tableName);
+    const visit = (c) => {
+      const id = written.get(c);
+      const doc = id === undefined ? store.readCounter(c) : db.get(tableName, id);
+      if (doc !== null) callback(doc);
+    };
+    if (hint) {
+      hint.forEach(visit);
+      return;
     }
-    for (const doc of pending.values()) if (doc !== null) callback(doc);
+    for (const c of store.counters(tableName)) if (!written.has(c)) visit(c);
+    written.forEach((_, c) => visit(c));
   };
   return store;
 }

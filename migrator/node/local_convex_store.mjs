@@ -66,7 +66,6 @@ export class DocumentStore {
     this.tables = new Map(); // table -> CounterList
     this.live = new Map(); // table -> count of live documents
     this.files = 0;
-    this.onPut = null; // (table, counter, doc) after a document is stored
   }
 
   /** The counter (array index) of a convex-test id, or -1 when it cannot be one of ours. */
@@ -117,7 +116,6 @@ export class DocumentStore {
     this.offsets.set(c, this.end);
     this.lengths.set(c, buf.length);
     this.end += buf.length;
-    this.onPut?.(table, c, doc);
   }
 
   delete(id) {
