@@ -1,7 +1,9 @@
 """The local Convex-compatible endpoint (Node, on `convex-test`): the default import target.
 
 It loads a generated convex/ folder, serves the Convex HTTP API on 127.0.0.1 and, when
-stopped, writes every table as JSONL so the result can be inspected. The admin key is a
+stopped, writes every table as JSONL so the result can be inspected. Documents and files
+live on disk while it runs, in a store folder it removes when it stops (`store_dir`, else
+the system's temporary folder); `local_capacity` tells beforehand whether dumps fit. The admin key is a
 fresh random one, passed through the environment (not the command line, which `ps` shows).
 
 Everything the Node process says after its ready line (stderr, and stdout) goes to a log
@@ -61,7 +63,7 @@ def _ready_line(proc: subprocess.Popen, timeout: float) -> str:
 @contextmanager
 def local_endpoint(convex_dir: str | Path, state_out: str | Path | None = None, *,
                    faults: dict | None = None, log_path: str | Path | None = None,
-                   admin_key: str | None = None) -> Iterator[Deployment]:
+                   admin_key: str | None = None, store_dir: str | Path | None = None) -> Iterator[Deployment]:
     """Start the endpoint on `convex_dir`; its output goes to `log_path` (else a temporary file).
     The admin key is a fresh random one unless `admin_key` is given."""
     node = ensure_node_modules()
@@ -70,6 +72,8 @@ def local_endpoint(convex_dir: str | Path, state_out: str | Path | None = None, 
     cmd = ["node", str(node / "local_convex.mjs"), "--convex-dir", str(convex_dir.resolve()), "--port", "0"]
     if state_out is not None:
         cmd += ["--state-out", str(Path(state_out).resolve())]
+    if store_dir is not None:
+        cmd += ["--store-dir", str(Path(store_dir).resolve())]
     if faults:
         cmd += ["--faults", json.dumps(faults)]
     env = {**os.environ, "CONVEX_LOCAL_ADMIN_KEY": key}
