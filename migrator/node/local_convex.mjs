@@ -673,6 +673,7 @@ function main() {
         return send(res, 200, {
           accelerated: backend.accelerated, tables: [...backend.tables].sort(), faults: backend.faults.config,
           workDir: backend.workDir, storeDir: backend.store?.dir ?? null, storeBytes: backend.store?.fileBytes() ?? null,
+          memory: process.memoryUsage(),
         });
       }
       if (req.method === "GET" && p === "/_local/faults") return send(res, 200, { ...backend.faults.config, injected: backend.faults.injected });
