@@ -12,7 +12,7 @@
 //     primitive value, the walk covers the documents ever written with a matching value in
 //     that field (a superset: stale entries are filtered by convex-test's own check). Such a
 //     value index is built on the first query that needs it, and kept up to date on every
-//     write; its buckets hold counters under a 30-bit hash of the value.
+//     write; it holds counters under a 30-bit hash of the value, in typed arrays.
 //   - Results of finished transactions' queries are dropped (convex-test keeps them all).
 //
 // The DatabaseFake instance is private to convex-test; we find it by watching
@@ -21,7 +21,7 @@
 // expect, we leave convex-test untouched (correct, only slower and all in memory).
 import { AsyncLocalStorage } from "node:async_hooks";
 import { jsonToConvex } from "convex/values";
-import { DocumentStore } from "./local_convex_store.mjs";
+import { Column, DocumentStore } from "./local_convex_store.mjs";
 
 /** Calls `fn()` (which must use the convex-test instance) and returns the convex-test
  *  global it ran with, or null. */
@@ -55,7 +55,7 @@ function fieldValue(doc, path) {
   return cur;
 }
 
-const WILD = -1;
+const WILD = 0x40000000; // outside the 30-bit hashes of values
 // Bucket of a value: numbers and int64 share buckets (0 and -0 too) so a bucket is never
 // narrower than convex-test's equality. Non-primitive values go to WILD, which every
 // lookup includes. Distinct values may share a bucket (a hash): convex-test filters.
@@ -76,29 +76,76 @@ function bucketOf(v) {
   return (h >>> 2) & 0x3fffffff;
 }
 
-/** One table index's first field: bucket -> counter, or an array of counters. */
+/** Counters by bucket, in typed arrays (no object per entry for the GC to keep): a table of
+ *  distinct buckets (open addressing, at most half full), each heading a chain of entries,
+ *  newest first. Adding the counter that heads its chain again is a no-op. */
+class BucketChains {
+  constructor() {
+    this.slotBucket = new Int32Array(1024).fill(-1); // -1: empty
+    this.slotHead = new Int32Array(1024);
+    this.used = 0;
+    this.counter = new Column(Int32Array, 0);
+    this.next = new Column(Int32Array, -1);
+    this.entries = 0;
+  }
+  // The slot holding `bucket`, or the empty one where it would go.
+  slot(bucket) {
+    const mask = this.slotBucket.length - 1;
+    let i = bucket & mask;
+    while (this.slotBucket[i] !== -1 && this.slotBucket[i] !== bucket) i = (i + 1) & mask;
+    return i;
+  }
+  add(bucket, counter) {
+    let i = this.slot(bucket);
+    let head = -1;
+    if (this.slotBucket[i] === bucket) {
+      head = this.slotHead[i];
+      if (this.counter.get(head) === counter) return;
+    } else {
+      if ((this.used + 1) * 2 > this.slotBucket.length) {
+        this.grow();
+        i = this.slot(bucket);
+      }
+      this.slotBucket[i] = bucket;
+      this.used += 1;
+    }
+    this.counter.set(this.entries, counter);
+    this.next.set(this.entries, head);
+    this.slotHead[i] = this.entries++;
+  }
+  grow() {
+    const buckets = this.slotBucket, heads = this.slotHead;
+    this.slotBucket = new Int32Array(buckets.length * 2).fill(-1);
+    this.slotHead = new Int32Array(buckets.length * 2);
+    for (let j = 0; j < buckets.length; j++) {
+      if (buckets[j] === -1) continue;
+      const i = this.slot(buckets[j]);
+      this.slotBucket[i] = buckets[j];
+      this.slotHead[i] = heads[j];
+    }
+  }
+  /** Adds the counters of `bucket` to `out`. */
+  collect(bucket, out) {
+    const i = this.slot(bucket);
+    if (this.slotBucket[i] !== bucket) return;
+    for (let e = this.slotHead[i]; e !== -1; e = this.next.get(e)) out.add(this.counter.get(e));
+  }
+}
+
+/** One table index's first field: the counters of the documents written with each value. */
 class ValueIndex {
   constructor(field) {
     this.field = field;
-    this.buckets = new Map();
+    this.chains = new BucketChains();
   }
-  add(doc, counter) {
-    const b = bucketOf(fieldValue(doc, this.field));
-    const cur = this.buckets.get(b);
-    if (cur === undefined) this.buckets.set(b, counter);
-    else if (typeof cur === "number") { if (cur !== counter) this.buckets.set(b, [cur, counter]); }
-    else if (cur[cur.length - 1] !== counter) cur.push(counter);
-  }
-  /** Counters that may hold `value` (duplicates possible), or null when every document may. */
+  add(doc, counter) { this.chains.add(bucketOf(fieldValue(doc, this.field)), counter); }
+  /** Counters that may hold `value`, or null when every document may. */
   lookup(value) {
-    const b = bucketOf(value);
-    if (b === WILD) return null;
-    const out = [];
-    for (const key of [b, WILD]) {
-      const cur = this.buckets.get(key);
-      if (typeof cur === "number") out.push(cur);
-      else if (cur) out.push(...cur);
-    }
+    const bucket = bucketOf(value);
+    if (bucket === WILD) return null;
+    const out = new Set();
+    this.chains.collect(bucket, out);
+    this.chains.collect(WILD, out);
     return out;
   }
 }
@@ -209,8 +256,7 @@ export function accelerate(convexGlobal, { storeDir = null } = {}) {
     else {
       try { value = jsonToConvex(eq.value); } catch { return null; }
     }
-    const found = built(table, indexName).lookup(value);
-    return found === null ? null : new Set(found);
+    return built(table, indexName).lookup(value);
   }
 
   // A document as the running transaction sees it.

@@ -1,8 +1,9 @@
 // Where the local endpoint keeps committed documents and stored files: on disk, so an
 // import costs about a hundred bytes of memory per document instead of the document.
 //
-// Documents go to one append-only file, each as `v8.serialize` of the document (exact for
-// every Convex value: int64 as bigint, bytes as ArrayBuffer, -0, NaN, key order). What
+// Documents go to one append-only file, each as Convex-encoded JSON (`convexToJson`, the
+// wire format: exact for every Convex value, int64, bytes, -0, NaN, key order; unlike
+// `v8.serialize`, whose buffers left the resident size growing with every document). What
 // stays in memory is, per document, where its latest version is in that file (typed arrays
 // indexed by convex-test's id counter) and, per table, the counters of its documents in
 // insertion (= _creationTime) order. A rewrite appends a new version; old ones are
@@ -10,10 +11,10 @@
 import { closeSync, fstatSync, mkdirSync, mkdtempSync, openAsBlob, openSync, readSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { deserialize, serialize } from "node:v8";
+import { convexToJson, jsonToConvex } from "convex/values";
 
 /** A growable typed array (doubling), initialised with `fill`. */
-class Column {
+export class Column {
   constructor(Type, fill) {
     this.Type = Type;
     this.fill = fill;
@@ -58,7 +59,7 @@ export class DocumentStore {
   constructor({ dir = null, firstCounter }) {
     if (dir) mkdirSync(dir, { recursive: true });
     this.dir = mkdtempSync(join(dir ?? tmpdir(), "local-convex-store-"));
-    this.fd = openSync(join(this.dir, "documents.v8"), "w+");
+    this.fd = openSync(join(this.dir, "documents.jsonl"), "w+");
     this.end = 0;
     this.firstCounter = firstCounter;
     this.offsets = new Column(Float64Array, -1); // -1: never written
@@ -87,7 +88,7 @@ export class DocumentStore {
     const buf = Buffer.allocUnsafe(length);
     let done = 0;
     while (done < length) done += readSync(this.fd, buf, done, length - done, this.offsets.get(c) + done);
-    return deserialize(buf);
+    return jsonToConvex(JSON.parse(buf.toString("utf8")));
   }
 
   /** The committed document with this id, or undefined. */
@@ -104,7 +105,7 @@ export class DocumentStore {
     const c = this.counterOf(id);
     const table = this.tableOf(id);
     if (c < 0 || table === null) throw new Error(`local_convex store: unexpected document id ${id}`);
-    const buf = serialize(doc);
+    const buf = Buffer.from(JSON.stringify(convexToJson(doc)) + "\n", "utf8");
     let done = 0;
     while (done < buf.length) done += writeSync(this.fd, buf, done, buf.length - done, this.end + done);
     if (this.offsets.get(c) < 0) {
