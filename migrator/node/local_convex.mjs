@@ -386,8 +386,12 @@ class LocalConvex {
   async tableCounts() {
     const counts = {};
     for (const table of [...this.tables].sort()) {
-      let n = this.store?.count(table) ?? 0;
-      if (!this.store) await this.scanTable(table, () => { n += 1; });
+      if (this.store) {
+        counts[table] = this.store.count(table);
+        continue;
+      }
+      let n = 0;
+      await this.scanTable(table, () => { n += 1; });
       counts[table] = n;
     }
     return counts;
