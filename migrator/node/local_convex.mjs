@@ -401,15 +401,15 @@ class LocalConvex {
     mkdirSync(dir, { recursive: true });
     const written = {};
     // Streamed to a temporary name (a table may not fit in memory as text), then renamed.
+    // `scan(emit)` emits lines ending in "\n" (strings or Buffers).
     const writeJsonl = async (name, scan) => {
       const tmp = join(dir, `.${name}.jsonl.tmp`);
       const fd = openSync(tmp, "w");
       let lines = 0, chunk = [], size = 0;
-      const flush = () => { writeSync(fd, chunk.join("")); chunk = []; size = 0; };
+      const flush = () => { writeSync(fd, Buffer.concat(chunk)); chunk = []; size = 0; };
       try {
-        await scan((value) => {
-          const line = JSON.stringify(value) + "\n";
-          chunk.push(line);
+        await scan((line) => {
+          chunk.push(typeof line === "string" ? Buffer.from(line, "utf8") : line);
           size += line.length;
           lines += 1;
           if (size >= MiB) flush();
@@ -421,11 +421,16 @@ class LocalConvex {
       renameSync(tmp, join(dir, `${name}.jsonl`));
       written[name] = lines;
     };
+    const asLine = (value) => JSON.stringify(value) + "\n";
     for (const table of [...this.tables].sort()) {
-      await writeJsonl(table, (emit) => this.scanTable(table, (doc) => emit(convexToJson(doc))));
+      // The store holds each document as this very line: copied, not parsed and re-encoded.
+      await writeJsonl(table, async (emit) => {
+        if (this.store) for (const line of this.store.scanLines(table)) emit(line);
+        else await this.scanTable(table, (doc) => emit(asLine(convexToJson(doc))));
+      });
     }
     const storage = await this.storageEntries();
-    await writeJsonl("_storage", (emit) => storage.forEach(emit));
+    await writeJsonl("_storage", (emit) => storage.forEach((entry) => emit(asLine(entry))));
     return written;
   }
 

@@ -82,13 +82,19 @@ export class DocumentStore {
     return m && m[0].length < id.length ? id.slice(m[0].length) : null;
   }
 
-  readCounter(c) {
+  /** The stored line of a counter's document (Convex-encoded JSON and "\n"), or null. */
+  readLine(c) {
     const length = this.lengths.get(c);
     if (length === 0) return null;
     const buf = Buffer.allocUnsafe(length);
     let done = 0;
     while (done < length) done += readSync(this.fd, buf, done, length - done, this.offsets.get(c) + done);
-    return jsonToConvex(JSON.parse(buf.toString("utf8")));
+    return buf;
+  }
+
+  readCounter(c) {
+    const line = this.readLine(c);
+    return line === null ? null : jsonToConvex(JSON.parse(line.toString("utf8")));
   }
 
   /** The committed document with this id, or undefined. */
@@ -136,9 +142,14 @@ export class DocumentStore {
 
   /** Every live document of a table in _creationTime order (counters are given out in that order). */
   *scan(table) {
+    for (const line of this.scanLines(table)) yield jsonToConvex(JSON.parse(line.toString("utf8")));
+  }
+
+  /** The same as stored lines: `JSON.stringify(convexToJson(doc)) + "\n"`, as the state dump writes. */
+  *scanLines(table) {
     for (const c of this.counters(table)) {
-      const doc = this.readCounter(c);
-      if (doc !== null) yield doc;
+      const line = this.readLine(c);
+      if (line !== null) yield line;
     }
   }
 

@@ -29,6 +29,7 @@ from ..node_tools import ensure_node_modules
 from .convex_http import Deployment, Secret
 
 START_TIMEOUT_S = 120
+STOP_QUIET_S = 60            # stopping: killed after this long without writing to --state-out
 LOG_TAIL_CHARS = 3000
 
 
@@ -52,6 +53,37 @@ def _drain(stream: IO[str], log: IO[bytes]) -> None:
     for line in stream:
         log.write(line.encode("utf-8", "replace"))
         log.flush()
+
+
+def _written(state_out: Path | None) -> tuple:
+    """What the state dump has written so far (names, sizes): it changes while it works."""
+    if state_out is None or not state_out.is_dir():
+        return ()
+    sizes = []
+    for path in state_out.iterdir():
+        try:
+            sizes.append((path.name, path.stat().st_size))
+        except FileNotFoundError:       # a temporary file renamed meanwhile
+            pass
+    return tuple(sorted(sizes))
+
+
+def _stop(proc: subprocess.Popen, state_out: Path | None) -> None:
+    """SIGTERM, then wait while the endpoint writes its contents out (a large import takes a
+    while); killed once it has been quiet for STOP_QUIET_S."""
+    proc.send_signal(signal.SIGTERM)
+    seen = _written(state_out)
+    while True:
+        try:
+            proc.wait(timeout=STOP_QUIET_S)
+            return
+        except subprocess.TimeoutExpired:
+            now = _written(state_out)
+            if now == seen:
+                proc.kill()
+                proc.wait()
+                return
+            seen = now
 
 
 def _ready_line(proc: subprocess.Popen, timeout: float) -> str:
@@ -110,12 +142,7 @@ def local_endpoint(convex_dir: str | Path, state_out: str | Path | None = None, 
             yield Deployment(url=url, key=Secret(key))
         finally:
             if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+                _stop(proc, Path(state_out).resolve() if state_out is not None else None)
             if drain is not None:
                 drain.join(timeout=5)
             proc.stdout.close()
