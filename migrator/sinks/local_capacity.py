@@ -19,8 +19,11 @@ from ..dumps import open_dump
 from ..errors import MigratorError
 
 MB = 1024 * 1024
+# Measured on benchmarks/local_endpoint_memory.py's dumps (a row + 3 side rows): Node ~160 MB
+# loaded, ~310 B a row more at 780k rows (heap slack included); Python ~90 MB; the store
+# ~1.1x the dump and the JSONL contents ~1x.
 BASE_MEMORY = 350 * MB           # Node with convex, convex-test and typescript loaded; the Python client
-MEMORY_PER_ROW = 400             # a row and its side rows: offsets, index entries, with growth headroom
+MEMORY_PER_ROW = 400             # a row and its side rows: locations, index entries, heap slack
 TYPICAL_ROW_BYTES = 100          # when a header does not count rows: fewer bytes a row is rare
 DISK_PER_DUMP_BYTE = 2.5         # the store (documents, files, superseded versions) plus the JSONL contents
 HEADROOM = 0.8                   # use at most this share of what is free
