@@ -28,6 +28,7 @@ from .importer.run import ImportOptions, ImportSummary, run_import
 from .importer.uploads import UploadImporter, UploadOutcome
 from .sinks.convex_http import ConvexClient, Deployment, resolve_deployment
 from .sinks.dry_run import DryRunClient, DryRunReport
+from .sinks.local_capacity import ensure_room
 from .sinks.local_endpoint import local_endpoint
 from .generate.collect_module import COLLECT_MODULE, CollectSettings, render_collect_module, settings_of, \
     uploads_table_block
@@ -326,14 +327,18 @@ def deploy_with_convex_cli(project_dir: Path, deployment: Deployment) -> None:
 
 
 @contextmanager
-def _local_deployment(convex_dir: Path, options: ImportOptions,
-                      local_out: str | Path | None) -> Iterator[tuple[Deployment, str, Path, ImportOptions]]:
+def _local_deployment(convex_dir: Path, options: ImportOptions, local_out: str | Path | None,
+                      dumps: list[Path]) -> Iterator[tuple[Deployment, str, Path, ImportOptions]]:
     """The local endpoint serving `convex_dir`: (deployment, its label, where its contents go,
-    the import options for it). It holds its data in memory and starts empty, so a checkpoint
-    from an earlier run would skip rows it never saw: every local run starts over."""
+    the import options for it), once `dumps` are known to fit it. It holds its data for one
+    run and starts empty, so a checkpoint from an earlier run would skip rows it never saw:
+    every local run starts over."""
     contents = Path(local_out) if local_out else options.state_dir / "local-contents"
+    store = options.state_dir / "local-store"
+    ensure_room(dumps, store)
     options.state_dir.mkdir(parents=True, exist_ok=True)
-    with local_endpoint(convex_dir, contents, log_path=options.state_dir / "local-convex.log") as dep:
+    with local_endpoint(convex_dir, contents, log_path=options.state_dir / "local-convex.log",
+                        store_dir=store) as dep:
         yield dep, f"the local Convex endpoint ({dep.url})", contents, dataclasses.replace(options, restart=True)
 
 
@@ -366,7 +371,7 @@ def import_dumps(mapping: str | Path, dumps: list[str | Path], options: ImportOp
         return go(deployment, deployment.url)
     convex_dir = options.state_dir / "local-convex"
     generate_convex([mapping], convex_dir, force=True)
-    with _local_deployment(convex_dir, options, local_out) as (dep, label, contents, local_options):
+    with _local_deployment(convex_dir, options, local_out, paths) as (dep, label, contents, local_options):
         result = go(dep, label, local_options)
     result.local_contents = contents
     return result
@@ -432,8 +437,8 @@ def migrate(dumps: list[str | Path], dexie: list[str | Path], options: ImportOpt
     named = resolve_deployment(target.get("url"), target.get("deploy_key"), insecure=target.get("insecure", False))
     if named is not None or target.get("dry_run"):
         return MigrateResult(planned=planned, generated=generated, imports=import_each(options))
-    with _local_deployment(generated.schema_path.parent, options, target.get("local_out")) \
-            as (dep, label, contents, local_options):
+    with _local_deployment(generated.schema_path.parent, options, target.get("local_out"),
+                           [Path(d) for d in dumps]) as (dep, label, contents, local_options):
         imports = import_each(local_options, url=dep.url, deploy_key=dep.key.reveal(), local_out=None, deploy=False)
     for result in imports.values():
         result.target, result.local_contents = label, contents

@@ -3,14 +3,14 @@
 // the real `convex` package. See README.md beside this file for the contract.
 //
 //   node local_convex.mjs --convex-dir DIR [--port 0] [--host 127.0.0.1]
-//        [--admin-key KEY] [--state-out DIR] [--faults JSON]
+//        [--admin-key KEY] [--state-out DIR] [--store-dir DIR] [--faults JSON]
 //
 // Prints one JSON line on stdout when ready: {"url": ..., "pid": ...} (plus "adminKey"
 // when none was given and one was generated).
 import http from "node:http";
 import { AsyncLocalStorage } from "node:async_hooks";
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
-import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { inspect } from "node:util";
 import { convexTest } from "convex-test";
@@ -45,9 +45,10 @@ function parseArgv(argv) {
       case "--host": opts.host = value(); break;
       case "--admin-key": opts.adminKey = value(); break;
       case "--state-out": opts.stateOut = value(); break;
+      case "--store-dir": opts.storeDir = value(); break;
       case "--faults": opts.faults = JSON.parse(value()); break;
       case "-h": case "--help":
-        process.stdout.write("usage: node local_convex.mjs --convex-dir DIR [--port 0] [--admin-key KEY] [--state-out DIR] [--faults JSON]\n");
+        process.stdout.write("usage: node local_convex.mjs --convex-dir DIR [--port 0] [--admin-key KEY] [--state-out DIR] [--store-dir DIR] [--faults JSON]\n");
         process.exit(0);
         break;
       default:
@@ -108,19 +109,23 @@ class LocalConvex {
     globalThis.console = captureConsole;
     this.t = convexTest({ schema, modules: convexTestModules(t.files, t.outDir), transactionLimits: true });
     this.installSyscallHooks();
-    // Index-narrowed document walks (see local_convex_accel.mjs): without them every
-    // query walks every document, and an upsert import is quadratic.
-    this.accelerated = false;
+    // Documents on disk and index-narrowed walks (see local_convex_accel.mjs): without
+    // them every document is a live object and every query walks all of them.
+    this.store = null;
     if (process.env.LOCAL_CONVEX_NO_ACCEL !== "1") {
       const g = await captureConvexGlobal(() => this.t.run(async () => null));
-      this.accelerated = accelerate(g);
-      if (!this.accelerated) stderr("warning: could not speed up convex-test queries (its internals changed?); queries walk every document");
+      this.store = accelerate(g, { storeDir: this.opts.storeDir ?? null });
+      if (!this.store) stderr("warning: could not move convex-test's documents to disk (its internals changed?); they stay in memory and queries walk every document");
     }
   }
+
+  get accelerated() { return this.store !== null; }
 
   cleanup() {
     if (this.workDir) rmSync(this.workDir, { recursive: true, force: true });
     this.workDir = null;
+    this.store?.close();
+    this.store = null;
   }
 
   // convex-test defines `globalThis.Convex` with getters that hand user code the
@@ -134,7 +139,10 @@ class LocalConvex {
     const getSyscall = desc("syscall"), getAsync = desc("asyncSyscall"), getJs = desc("jsSyscall");
     globalThis.Convex = {
       get syscall() { return getSyscall.call(original); },
-      get jsSyscall() { return getJs.call(original); },
+      get jsSyscall() {
+        const inner = getJs.call(original);
+        return (op, args) => self.jsSyscall(inner, op, args);
+      },
       get asyncSyscall() {
         const inner = getAsync.call(original);
         return (op, argsJson) => self.asyncSyscall(inner, op, argsJson);
@@ -172,6 +180,15 @@ class LocalConvex {
     if (bytes.remaining < size) {
       throw new Error(`Wrote too much data in a single function execution (limit: ${bytes.used + bytes.remaining} bytes). This is a Convex limit: https://docs.convex.dev/production/state/limits`);
     }
+  }
+
+  // A stored file's bytes go to the document store's folder: convex-test keeps the Blob.
+  async jsSyscall(inner, op, args) {
+    if (op === "storage/storeBlob" && this.store && args?.blob instanceof Blob) {
+      const blob = await this.store.fileBlob(Buffer.from(await args.blob.arrayBuffer()), args.blob.type);
+      return await inner(op, { ...args, blob });
+    }
+    return await inner(op, args);
   }
 
   async asyncSyscall(inner, op, argsJson) {
@@ -318,8 +335,13 @@ class LocalConvex {
     return run;
   }
 
-  // ---- reading everything back (dump, table counts), in bounded transactions
+  // ---- reading everything back (dump, table counts): committed documents only
   async scanTable(table, onDoc) {
+    if (this.store) {
+      for (const doc of this.store.scan(table)) onDoc(doc);
+      return;
+    }
+    // in bounded transactions (convex-test's own store)
     let after = null;
     for (;;) {
       const page = await this.t.run(async (ctx) => {
@@ -365,6 +387,10 @@ class LocalConvex {
   async tableCounts() {
     const counts = {};
     for (const table of [...this.tables].sort()) {
+      if (this.store) {
+        counts[table] = this.store.count(table);
+        continue;
+      }
       let n = 0;
       await this.scanTable(table, () => { n += 1; });
       counts[table] = n;
@@ -375,19 +401,37 @@ class LocalConvex {
   async dump(dir) {
     mkdirSync(dir, { recursive: true });
     const written = {};
-    const writeJsonl = (name, lines) => {
+    // Streamed to a temporary name (a table may not fit in memory as text), then renamed.
+    // `scan(emit)` emits lines ending in "\n" (strings or Buffers).
+    const writeJsonl = async (name, scan) => {
       const tmp = join(dir, `.${name}.jsonl.tmp`);
-      writeFileSync(tmp, lines.length ? lines.join("\n") + "\n" : "");
+      const fd = openSync(tmp, "w");
+      let lines = 0, chunk = [], size = 0;
+      const flush = () => { writeSync(fd, Buffer.concat(chunk)); chunk = []; size = 0; };
+      try {
+        await scan((line) => {
+          chunk.push(typeof line === "string" ? Buffer.from(line, "utf8") : line);
+          size += line.length;
+          lines += 1;
+          if (size >= MiB) flush();
+        });
+        flush();
+      } finally {
+        closeSync(fd);
+      }
       renameSync(tmp, join(dir, `${name}.jsonl`));
-      written[name] = lines.length;
+      written[name] = lines;
     };
+    const asLine = (value) => JSON.stringify(value) + "\n";
     for (const table of [...this.tables].sort()) {
-      const lines = [];
-      await this.scanTable(table, (doc) => lines.push(JSON.stringify(convexToJson(doc))));
-      writeJsonl(table, lines);
+      // The store holds each document as this very line: copied, not parsed and re-encoded.
+      await writeJsonl(table, async (emit) => {
+        if (this.store) for (const line of this.store.scanLines(table)) emit(line);
+        else await this.scanTable(table, (doc) => emit(asLine(convexToJson(doc))));
+      });
     }
     const storage = await this.storageEntries();
-    writeJsonl("_storage", storage.map((s) => JSON.stringify(s)));
+    await writeJsonl("_storage", (emit) => storage.forEach((entry) => emit(asLine(entry))));
     return written;
   }
 
@@ -630,7 +674,11 @@ function main() {
       requireAdmin(req);
       if (req.method === "GET" && p === "/_local/tables") return send(res, 200, await backend.tableCounts());
       if (req.method === "GET" && p === "/_local/info") {
-        return send(res, 200, { accelerated: backend.accelerated, tables: [...backend.tables].sort(), faults: backend.faults.config, workDir: backend.workDir });
+        return send(res, 200, {
+          accelerated: backend.accelerated, tables: [...backend.tables].sort(), faults: backend.faults.config,
+          workDir: backend.workDir, storeDir: backend.store?.dir ?? null, storeBytes: backend.store?.fileBytes() ?? null,
+          memory: process.memoryUsage(),
+        });
       }
       if (req.method === "GET" && p === "/_local/faults") return send(res, 200, { ...backend.faults.config, injected: backend.faults.injected });
       if (req.method === "POST" && p === "/_local/faults") {

@@ -1,7 +1,9 @@
 """The local Convex-compatible endpoint (Node, on `convex-test`): the default import target.
 
 It loads a generated convex/ folder, serves the Convex HTTP API on 127.0.0.1 and, when
-stopped, writes every table as JSONL so the result can be inspected. The admin key is a
+stopped, writes every table as JSONL so the result can be inspected. Documents and files
+live on disk while it runs, in a store folder it removes when it stops (`store_dir`, else
+the system's temporary folder); `local_capacity` tells beforehand whether dumps fit. The admin key is a
 fresh random one, passed through the environment (not the command line, which `ps` shows).
 
 Everything the Node process says after its ready line (stderr, and stdout) goes to a log
@@ -27,6 +29,7 @@ from ..node_tools import ensure_node_modules
 from .convex_http import Deployment, Secret
 
 START_TIMEOUT_S = 120
+STOP_QUIET_S = 60            # stopping: killed after this long without writing to --state-out
 LOG_TAIL_CHARS = 3000
 
 
@@ -52,6 +55,37 @@ def _drain(stream: IO[str], log: IO[bytes]) -> None:
         log.flush()
 
 
+def _written(state_out: Path | None) -> tuple:
+    """What the state dump has written so far (names, sizes): it changes while it works."""
+    if state_out is None or not state_out.is_dir():
+        return ()
+    sizes = []
+    for path in state_out.iterdir():
+        try:
+            sizes.append((path.name, path.stat().st_size))
+        except FileNotFoundError:       # a temporary file renamed meanwhile
+            pass
+    return tuple(sorted(sizes))
+
+
+def _stop(proc: subprocess.Popen, state_out: Path | None) -> None:
+    """SIGTERM, then wait while the endpoint writes its contents out (a large import takes a
+    while); killed once it has been quiet for STOP_QUIET_S."""
+    proc.send_signal(signal.SIGTERM)
+    seen = _written(state_out)
+    while True:
+        try:
+            proc.wait(timeout=STOP_QUIET_S)
+            return
+        except subprocess.TimeoutExpired:
+            now = _written(state_out)
+            if now == seen:
+                proc.kill()
+                proc.wait()
+                return
+            seen = now
+
+
 def _ready_line(proc: subprocess.Popen, timeout: float) -> str:
     """The first stdout line, or "" when the process ends or says nothing for `timeout` seconds."""
     readable, _, _ = select.select([proc.stdout], [], [], timeout)
@@ -61,7 +95,7 @@ def _ready_line(proc: subprocess.Popen, timeout: float) -> str:
 @contextmanager
 def local_endpoint(convex_dir: str | Path, state_out: str | Path | None = None, *,
                    faults: dict | None = None, log_path: str | Path | None = None,
-                   admin_key: str | None = None) -> Iterator[Deployment]:
+                   admin_key: str | None = None, store_dir: str | Path | None = None) -> Iterator[Deployment]:
     """Start the endpoint on `convex_dir`; its output goes to `log_path` (else a temporary file).
     The admin key is a fresh random one unless `admin_key` is given."""
     node = ensure_node_modules()
@@ -70,6 +104,8 @@ def local_endpoint(convex_dir: str | Path, state_out: str | Path | None = None, 
     cmd = ["node", str(node / "local_convex.mjs"), "--convex-dir", str(convex_dir.resolve()), "--port", "0"]
     if state_out is not None:
         cmd += ["--state-out", str(Path(state_out).resolve())]
+    if store_dir is not None:
+        cmd += ["--store-dir", str(Path(store_dir).resolve())]
     if faults:
         cmd += ["--faults", json.dumps(faults)]
     env = {**os.environ, "CONVEX_LOCAL_ADMIN_KEY": key}
@@ -106,12 +142,7 @@ def local_endpoint(convex_dir: str | Path, state_out: str | Path | None = None, 
             yield Deployment(url=url, key=Secret(key))
         finally:
             if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+                _stop(proc, Path(state_out).resolve() if state_out is not None else None)
             if drain is not None:
                 drain.join(timeout=5)
             proc.stdout.close()

@@ -3,17 +3,16 @@
 // Run: node --test tests/node/
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import http from "node:http";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { startServer, stopServer } from "./server.mjs";
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const nodeDir = join(repo, "migrator", "node");
-const server = join(nodeDir, "local_convex.mjs");
 
 if (!existsSync(join(nodeDir, "node_modules", "convex-test"))) {
   throw new Error(`node_modules missing: run \`npm ci\` in ${nodeDir} first`);
@@ -190,37 +189,6 @@ function makeConvexDir() {
   writeFileSync(join(convex, "lib", "util.ts"), "export const double = (x: number): number => x * 2;\n");
   writeFileSync(join(convex, "dexie", "import.ts"), NESTED);
   return { dir, convex };
-}
-
-async function startServer(extraArgs = [], env = {}) {
-  const child = spawn(process.execPath, [server, ...extraArgs], {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, ...env },
-  });
-  let err = "";
-  child.stderr.on("data", (d) => { err += d; });
-  const ready = await new Promise((resolve, reject) => {
-    let out = "";
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${err}`)), 30_000);
-    child.stdout.on("data", (d) => {
-      out += d;
-      const nl = out.indexOf("\n");
-      if (nl >= 0) {
-        clearTimeout(timer);
-        resolve(JSON.parse(out.slice(0, nl)));
-      }
-    });
-    child.on("exit", (code) => { clearTimeout(timer); reject(new Error(`server exited ${code}: ${err}`)); });
-  });
-  return { child, ready, stderr: () => err };
-}
-
-function stopServer(child, signal = "SIGTERM") {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null) return resolve(child.exitCode);
-    child.once("exit", (code) => resolve(code));
-    child.kill(signal);
-  });
 }
 
 const KEY = "test-admin-key-0123456789";
