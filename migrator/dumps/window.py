@@ -26,7 +26,7 @@ CHUNK = 1024 * 1024
 BOM = b"\xef\xbb\xbf"
 _BLANKS = " \t\r\n"
 _BLANK = re.compile(f"[{_BLANKS}]*")
-_INCOMPLETE_NEAR_END = 16     # a value cut inside `\uXXXX`, a number or a literal fails this close to the end
+_INCOMPLETE_NEAR_END = 16     # a value cut inside a `\u` escape, a number or a literal fails this close to the end
 _LONG_INT = re.compile(LONG_INT.pattern.decode())
 _TOKEN = re.compile(TOKEN.pattern.decode(), re.DOTALL)
 _DIGIT_AS_0 = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
