@@ -27,7 +27,8 @@ from .errors import DeclarationError, MigratorError
 from .importer.run import ImportOptions, ImportSummary, run_import
 from .importer.uploads import UploadImporter, UploadOutcome
 from .sinks.convex_http import ConvexClient, Deployment, resolve_deployment
-from .sinks.dry_run import DryRunClient, DryRunReport
+from .sinks.dry_run import DryRunReport
+from .sinks.dry_run_client import DryRunClient
 from .sinks.local_capacity import ensure_room
 from .sinks.local_endpoint import local_endpoint
 from .generate.collect_module import COLLECT_MODULE, CollectSettings, render_collect_module, settings_of, \
@@ -306,8 +307,8 @@ def dry_run_import(plan: DatabasePlan, paths: list[Path], options: ImportOptions
     """
     state = options.state_dir / "dry-run"
     (state / "rejects.jsonl").unlink(missing_ok=True)
-    dry_options = dataclasses.replace(options, state_dir=state, restart=True)
-    with DryRunClient(plan) as client:
+    dry_options = dataclasses.replace(options, state_dir=state, restart=True, resumable=False)
+    with DryRunClient(plan, separate=True) as client:
         summary = run_import(plan, paths, client, dry_options)
     return ImportResult(summary=summary, target="nothing (dry run)", dry_run=client.report)
 

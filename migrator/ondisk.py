@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import orjson
 
@@ -28,13 +29,32 @@ def fingerprint(encoded: Any) -> bytes:
 def open_store(path: Path | None, *, durable: bool) -> sqlite3.Connection:
     """A sqlite store. `path` None: a private temporary file sqlite deletes on close.
     `durable`: survives the process being killed between batches in step with the checkpoint
-    (WAL, synchronous NORMAL); otherwise a throwaway (synchronous OFF)."""
+    (WAL, synchronous NORMAL, a transaction per batch); otherwise a throwaway that stays in
+    one transaction for its whole life: nothing reads it after a crash, and a commit per batch
+    would write every page the batch touched again (with random keys, one per row)."""
     db = sqlite3.connect("" if path is None else str(path), isolation_level=None, check_same_thread=False)
     if path is not None:
         db.execute("PRAGMA journal_mode=WAL")
     db.execute(f"PRAGMA synchronous={'NORMAL' if durable else 'OFF'}")
     db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+    if not durable:
+        db.execute("BEGIN")
     return db
+
+
+@contextmanager
+def transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """One batch's writes: its own transaction in a durable store, part of the lasting one in a throwaway."""
+    if db.in_transaction:
+        yield
+        return
+    db.execute("BEGIN")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
 
 
 def remove_store(path: Path) -> None:

@@ -23,7 +23,7 @@ from migrator.dumps import open_dump
 from migrator.convex_names import DOCUMENT_LIMIT, SYSTEM_FIELDS_SIZE
 from migrator.generate.import_module import MODULE, plan_hash
 from migrator.plan.validators import Validator
-from migrator.sinks.dry_run import DryRunClient
+from migrator.sinks.dry_run_client import DryRunClient
 from migrator.sinks.wire import Encoded
 from migrator.transform.compiled import Transforms
 from migrator.transform.prepared import PreparedRow

@@ -9,7 +9,6 @@ here from the edit itself, not produced by the code under test.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Callable
 

@@ -12,7 +12,6 @@ import json
 import shutil
 from pathlib import Path
 
-import orjson
 import pytest
 from click.testing import CliRunner
 

@@ -10,7 +10,7 @@ window (about a MiB) and one row, whatever the file size. What it cannot read ra
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 from ..errors import DumpError
 from .dexie_rows import REMEDY, BadDump, TableRows, check_format, header_table, row_count_warnings

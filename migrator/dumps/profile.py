@@ -372,7 +372,7 @@ def profile_dump(dump) -> DumpProfile:
                                               f"{row.table!r} in the mapping, and declare that field, to store each "
                                               "row whole in it", row.index if row.key is None else row.key)
         if size > DOCUMENT_LIMIT:
-            t.flag("document-size", "(row)", f"the document would be over Convex's 1 MiB limit "
+            t.flag("document-size", "(row)", "the document would be over Convex's 1 MiB limit "
                                              "(large Blobs can go to file storage)", row.key)
     for t in dump.tables:
         if t.name in profile.tables:

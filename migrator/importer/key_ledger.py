@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..ondisk import open_store, remove_store
+from ..ondisk import open_store, remove_store, transaction
 
 _LOOKUP_CHUNK = 500            # keys per SELECT ... IN (...)
 
@@ -35,11 +35,12 @@ class Position:
 
 
 class KeyLedger:
-    def __init__(self, path: Path, *, fresh: bool):
+    def __init__(self, path: Path | None, *, fresh: bool):
+        """`path` None: a throwaway ledger for one run that is never resumed (a dry run)."""
         self.path = path
-        if fresh:
+        if fresh and path is not None:
             remove_store(path)
-        self.db = open_store(path, durable=True)
+        self.db = open_store(path, durable=path is not None)
         self.db.execute("CREATE TABLE IF NOT EXISTS dumps (n INTEGER PRIMARY KEY, identity TEXT UNIQUE, "
                         "file TEXT, path TEXT)")
         self.db.execute("CREATE TABLE IF NOT EXISTS keys (id BLOB PRIMARY KEY, dump INTEGER, tab TEXT, "
@@ -52,13 +53,11 @@ class KeyLedger:
         found = self.db.execute("SELECT n FROM dumps WHERE identity = ?", (identity,)).fetchone()
         if found:
             return found[0]
-        self.db.execute("BEGIN")
-        self.db.execute("DELETE FROM keys WHERE dump IN (SELECT n FROM dumps WHERE file = ?)", (file,))
-        self.db.execute("DELETE FROM dumps WHERE file = ?", (file,))
-        n = self.db.execute("INSERT INTO dumps (identity, file, path) VALUES (?, ?, ?)",
-                            (identity, file, path)).lastrowid
-        self.db.execute("COMMIT")
-        return n
+        with transaction(self.db):
+            self.db.execute("DELETE FROM keys WHERE dump IN (SELECT n FROM dumps WHERE file = ?)", (file,))
+            self.db.execute("DELETE FROM dumps WHERE file = ?", (file,))
+            return self.db.execute("INSERT INTO dumps (identity, file, path) VALUES (?, ?, ?)",
+                                   (identity, file, path)).lastrowid
 
     def claim(self, dump: int, table: str, entries: list[tuple[bytes, int]]) -> list[Position | None]:
         """For each (key fingerprint, row index) of one batch of `dump`, in reading order: None
@@ -84,9 +83,8 @@ class KeyLedger:
             else:
                 found.append(Position(self._path(known[0]), known[1], known[2] + 1))
         if new:
-            self.db.execute("BEGIN")
-            self.db.executemany("INSERT INTO keys (id, dump, tab, row) VALUES (?, ?, ?, ?)", new)
-            self.db.execute("COMMIT")
+            with transaction(self.db):
+                self.db.executemany("INSERT INTO keys (id, dump, tab, row) VALUES (?, ?, ?, ?)", new)
         return found
 
     def _path(self, dump: int) -> str:
@@ -96,10 +94,9 @@ class KeyLedger:
 
     def reset(self) -> None:
         """Forget every position (with the checkpoint: --replace)."""
-        self.db.execute("BEGIN")
-        self.db.execute("DELETE FROM keys")
-        self.db.execute("DELETE FROM dumps")
-        self.db.execute("COMMIT")
+        with transaction(self.db):
+            self.db.execute("DELETE FROM keys")
+            self.db.execute("DELETE FROM dumps")
         self._paths.clear()
 
     def close(self) -> None:

@@ -17,7 +17,7 @@ import hashlib
 import sys
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -47,6 +47,7 @@ RECENT_FILES = 4096                    # sha256 -> storage id kept to skip store
 COUNT_KEYS = ("read", "inserted", "updated", "unchanged", "rejected", "duplicates", "deferred", "resolved", "dangling",
               "blobs", "skipped")
 RUN_KEYS = ("read", "skipped")
+UPSERT = f"{MODULE}:upsertBatch"
 
 
 @dataclass
@@ -62,6 +63,7 @@ class ImportOptions:
     progress: bool = True
     restart: bool = False
     duplicates: str = "reject"             # a second row with a key already read: reject | last-wins
+    resumable: bool = True                 # False (a dry run): no checkpoint or key ledger on disk between batches
 
 
 @dataclass
@@ -147,6 +149,7 @@ class _Batch:
     size: int = 0                      # the items' encoded bytes
     duplicates: int = 0                # rows whose key an earlier row had (rejected, or sent with last-wins)
     defer_refs: bool = True            # False in the last round for rows not written yet: a missing reference fails
+    byte_limit: int | None = None      # the pace's batch size when the batch was started
 
     def add(self, item: _Pending) -> None:
         self.items.append(item)
@@ -208,7 +211,8 @@ class Importer:
         self.dangling = JsonLinesFile(options.state_dir / "dangling.jsonl")
         self.checkpoint.settle_files(self._state_files())
         self.summary = ImportSummary(rejects_path=self.rejects.path, dangling_path=self.dangling.path)
-        self.ledger = _open_ledger(options.state_dir / "keys.sqlite", self.checkpoint, fresh=not cp_path.exists())
+        self.ledger = (_open_ledger(options.state_dir / "keys.sqlite", self.checkpoint, fresh=not cp_path.exists())
+                       if options.resumable else KeyLedger(None, fresh=True))
         self._blob_ids: dict[str, str] = {}
         self._lock = threading.Lock()
         self._started: dict[str, float] = {}
@@ -328,12 +332,16 @@ class Importer:
         return batch
 
     def _full(self, batch: _Batch) -> bool:
-        """Full at the row, write or byte limit; the byte limit shrinks while the deployment throttles."""
-        return (len(batch.items) >= self.options.batch_rows or batch.writes >= 8000
-                or batch.size >= self.client.pacer.batch_bytes(self.options.batch_bytes))
+        """Full at the row, write or byte limit; the byte limit (taken when the batch starts, not
+        once a row) shrinks while the deployment throttles."""
+        if batch.byte_limit is None:
+            batch.byte_limit = self.client.pacer.batch_bytes(self.options.batch_bytes)
+        return len(batch.items) >= self.options.batch_rows or batch.writes >= 8000 or batch.size >= batch.byte_limit
 
     # -- sending -----------------------------------------------------------------------------
     def _store_blobs(self, item: _Pending) -> None:
+        if not item.row.uploads:
+            return
         for name, value in list(item.row.document.items()):
             if not isinstance(value, BlobToStore):
                 continue
@@ -355,6 +363,13 @@ class Importer:
 
     def _send(self, batch: _Batch, items: list[_Pending]) -> list[dict]:
         """Outcomes, one per item; a batch the deployment refuses whole is bisected down to rows."""
+        ready, outcomes, args = self._request(batch, items)
+        return self._settle(batch, items, ready, outcomes, args,
+                            lambda: self.client.mutation(UPSERT, args, divisible=len(ready) > 1))
+
+    def _request(self, batch: _Batch, items: list[_Pending]) -> tuple[list[int], dict[int, dict], dict | None]:
+        """Store the items' Blobs; then the items ready to send (by index), outcomes for those
+        that failed, and the upsertBatch arguments of the ready ones (None when none is)."""
         ready, outcomes = [], {}
         for i, item in enumerate(items):
             try:
@@ -364,22 +379,28 @@ class Importer:
                 outcomes[i] = {"status": "failed", "reason": str(exc)}
             except ConvexFunctionError as exc:
                 outcomes[i] = {"status": "failed", "reason": f"storing a Blob failed: {exc.message}"}
-        if ready:
-            args = {"planHash": self.hash, "table": batch.table.table,
-                    "rows": [{"doc": Encoded(items[i].row.document, items[i].row.convex_size),
-                              "sides": Encoded(items[i].row.side_rows)} for i in ready],
-                    "deferRefs": batch.defer_refs}
-            if batch.owner is not None:
-                args["owner"] = {"field": self.options.owner_field, "value": batch.owner}
+        if not ready:
+            return ready, outcomes, None
+        args = {"planHash": self.hash, "table": batch.table.table,
+                "rows": [{"doc": Encoded(items[i].row.document, items[i].row.convex_size),
+                          "sides": Encoded(items[i].row.side_rows)} for i in ready],
+                "deferRefs": batch.defer_refs}
+        if batch.owner is not None:
+            args["owner"] = {"field": self.options.owner_field, "value": batch.owner}
+        return ready, outcomes, args
 
+    def _settle(self, batch: _Batch, items: list[_Pending], ready: list[int], outcomes: dict[int, dict],
+                args: dict | None, call: Callable[[], list[dict]]) -> list[dict]:
+        """Outcomes, one per item, once `call()` has the deployment's replies to `args`."""
+        if args is not None:
             def halves() -> list[dict]:
                 mid = len(ready) // 2
                 return (self._send(batch, [items[i] for i in ready[:mid]])
                         + self._send(batch, [items[i] for i in ready[mid:]]))
             try:
                 if len(ready) > 1 and sum(items[i].size for i in ready) > 2 * self.client.pacer.batch_bytes(batch.size):
-                    raise Oversized(f"{MODULE}:upsertBatch", "made before the deployment throttled")
-                replies = self.client.mutation(f"{MODULE}:upsertBatch", args, divisible=len(ready) > 1)
+                    raise Oversized(UPSERT, "made before the deployment throttled")
+                replies = call()
             except Oversized:                  # larger than the deployment's pace allows: send it in halves
                 replies = halves()
             except ConvexFunctionError as exc:
@@ -441,10 +462,11 @@ class Importer:
         progress.counts.update(settled)
         (self.checkpoint.round_progress if batch.second_pass else progress).mark(batch.start, batch.end)
         self.summary.seconds[batch.table.table] = time.monotonic() - self._started.setdefault(batch.table.table, time.monotonic())
-        deferred_file.flush()
-        for path in (Path(deferred_file.name), self.rejects.path, self.dangling.path):
-            self.checkpoint.note_file(path)
-        self.checkpoint.save()
+        if self.options.resumable:
+            deferred_file.flush()
+            for path in (Path(deferred_file.name), self.rejects.path, self.dangling.path):
+                self.checkpoint.note_file(path)
+            self.checkpoint.save()
         if self.options.max_errors is not None and self.checkpoint.total("rejected") > self.options.max_errors:
             raise _TooManyErrors()
 
@@ -550,6 +572,9 @@ class Importer:
         """Keep up to `concurrency` batches in flight (fewer while the deployment throttles);
         record results as they come back."""
         most = max(1, self.options.concurrency)
+        if self.client.pipelined:
+            self._pump_pipelined(batches, deferred_file, most)
+            return
         with ThreadPoolExecutor(max_workers=most) as pool:
             inflight: dict[Future, _Batch] = {}
             try:
@@ -566,6 +591,24 @@ class Importer:
                 for fut in inflight:
                     fut.cancel()
                 raise
+
+    def _pump_pipelined(self, batches: Iterator[_Batch], deferred_file, most: int) -> None:
+        """A client that takes calls without waiting for them (the dry run's deployment): up to
+        `most` batches submitted ahead; answers read and recorded in submission order."""
+        waiting: deque[tuple] = deque()
+        for batch in batches:
+            ready, outcomes, args = self._request(batch, batch.items)
+            ticket = None if args is None else self.client.submit("mutation", UPSERT, args)
+            waiting.append((batch, ready, outcomes, args, ticket))
+            while len(waiting) > most:
+                self._record_answer(waiting.popleft(), deferred_file)
+        while waiting:
+            self._record_answer(waiting.popleft(), deferred_file)
+
+    def _record_answer(self, submitted: tuple, deferred_file) -> None:
+        batch, ready, outcomes, args, ticket = submitted
+        self._record(batch, self._settle(batch, batch.items, ready, outcomes, args,
+                                         lambda: self.client.answer(ticket)), deferred_file)
 
     def _collect(self, inflight: dict, deferred_file) -> None:
         done, _ = wait(list(inflight), return_when=FIRST_COMPLETED)

@@ -97,6 +97,7 @@ class ConvexCallError(MigratorError):
     def __init__(self, path: str, message: str, *, status: int | None = None, code: str | None = None,
                  data: Any = None, remedy: str | None = None):
         self.path, self.status, self.code, self.data = path, status, code, data
+        self.detail = message              # the message without where it came from
         where = f"{path}: " + (f"HTTP {status} {code or ''}".strip() + ": " if status and status != 200 else "")
         super().__init__(where + message, remedy)
 
@@ -131,6 +132,8 @@ class CallStats:
 
 
 class ConvexClient:
+    pipelined = False                  # calls wait on the network: the importer keeps several in flight on threads
+
     def __init__(self, deployment: Deployment, *, retry: RetryPolicy | None = None, timeout: float = 120.0,
                  sleep=time.sleep, pacer: Pacer | None = None, clock=time.monotonic):
         self.deployment = deployment

@@ -1,10 +1,11 @@
-"""`import --dry-run`: a client that plays the generated `dexieImport` module and sends nothing.
+"""`import --dry-run`: a deployment that plays the generated `dexieImport` module and keeps nothing.
 
 The importer reads, transforms and batches every row exactly as for a real import and
-calls this client in place of `ConvexClient`. It answers like the deployed functions
+calls `dry_run_client.DryRunClient` in place of `ConvexClient`; the client hands each call,
+serialized as it would be sent, to this deployment. It answers like the deployed functions
 (`planInfo`, `upsertBatch`, `storeFile`), but nothing is written. Documents arrive as the
-compiled transforms made them (`wire.Encoded`: Convex-encoded, already checked against their
-validators and Convex's limits); the dry run checks what only it knows with
+compiled transforms made them (Convex-encoded, already checked against their validators and
+Convex's limits, with the size they measured); the dry run checks what only it knows with
 `validate.document.check_document`: references resolved to ids, the owner field, side rows and
 the size of the whole document with them. What it cannot know is what the deployment already holds: references resolve,
 and keys count as existing, only against rows of this dry run. Not simulated: the
@@ -17,7 +18,7 @@ memory does not grow with the row count.
 
 from __future__ import annotations
 
-import threading
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,10 +29,9 @@ from ..ondisk import fingerprint
 from ..plan.model import DatabasePlan, MultiEntryPlan, TablePlan, side_table_fields
 from ..plan.validators import Validator
 from ..validate.document import check_document, loose_id_table, size_problem, value_size
-from .convex_http import CallStats, ConvexCallError, ConvexFunctionError, Deployment
+from .convex_http import ConvexCallError, ConvexFunctionError
 from .dry_run_store import DryRunStore, StoredRow
-from .pacing import Pacer
-from .wire import Encoded, decode, encode, json_text
+from .wire import decode, encode, json_text
 
 # Function arguments over this are refused by Convex (convex-facts.md: 16 MiB + 2000 bytes of body).
 MAX_ARGS_BYTES = 16 * 1024 * 1024
@@ -67,13 +67,12 @@ def _at_path(doc: dict, path: str) -> Any:
     return value
 
 
-class DryRunClient:
-    """Same interface as `ConvexClient` (`query`/`mutation`/`action`, `deployment`, `stats`, `pacer`)."""
+class DryRunDeployment:
+    """Answers the generated module's functions as the deployment would, one serialized request
+    at a time (`answer`): the same bytes whether it runs in the importer's process or in a
+    process of its own (`dry_run_client`)."""
 
     def __init__(self, plan: DatabasePlan):
-        self.deployment = Deployment(url="dry-run", key=None)
-        self.stats = CallStats()
-        self.pacer = Pacer()               # never throttled: batches and concurrency as the options say
         self.report = DryRunReport()
         self.hash, self.database = plan_hash([plan]), plan.database
         self.spec = import_spec([plan])["tables"]
@@ -83,61 +82,70 @@ class DryRunClient:
         self._sides_checked = {multi.table for parent, multi in plan.side_tables() if _elements_checked(parent, multi)}
         self._store = DryRunStore()                 # what the dry run "wrote": fingerprints, on disk
         self._tables: list[str] = []                # table names; rows name theirs by index here
-        self._lock = threading.Lock()
 
     def close(self) -> None:
         self._store.close()
 
-    def __enter__(self) -> "DryRunClient":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def answer(self, request: bytes) -> bytes:
+        """`request`: {kind, path, args (Convex-encoded), size (of the arguments as the client
+        would send them), convexSizes (per row of a batch)}. The reply: {value} or {error}."""
+        call = orjson.loads(request)
+        kind, path = call["kind"], call["path"]
+        try:
+            if kind == "report":
+                value = dataclasses.asdict(self.report)
+            elif kind == "query":
+                value = self.query(path, call["args"])
+            elif kind == "mutation":
+                value = self.mutation(path, call["args"], call["size"], call.get("convexSizes") or [])
+            else:
+                value = self.action(path, decode(call["args"]))
+        except ConvexFunctionError as exc:
+            return orjson.dumps({"path": path, "error": {"function": True, "message": exc.detail, "data": exc.data}})
+        except ConvexCallError as exc:
+            return orjson.dumps({"path": path, "error": {"function": False, "message": exc.detail,
+                                                         "status": exc.status, "code": exc.code}})
+        return orjson.dumps({"value": value})
 
     # -- the functions of the generated module --------------------------------------------
     def query(self, path: str, args: dict) -> Any:
-        self.stats.requests += 1
         if path == f"{MODULE}:planInfo":
             return {"planHashes": {self.database: self.hash}, "tables": list(self.spec)}
         raise ConvexCallError(path, "the dry run does not answer this query", status=400, code="FunctionNotFound")
 
-    def mutation(self, path: str, args: dict, *, divisible: bool = False) -> Any:
-        """(`divisible` is ConvexClient's; a dry run is never throttled, so never splits a batch.)"""
-        with self._lock:
-            self.stats.requests += 1
-            if path == f"{MODULE}:clearTable":
-                return 0
-            if path != f"{MODULE}:upsertBatch":
-                raise ConvexCallError(path, "the dry run does not answer this mutation", status=400,
-                                      code="FunctionNotFound")
-            size = len(orjson.dumps(encode(args)))
-            if size > MAX_ARGS_BYTES:          # what the deployment answers; the importer splits the batch
-                raise ConvexCallError(path, f"arguments of {size} bytes are over 16 MiB", status=413,
-                                      code="PayloadTooLarge")
-            if args.get("planHash") != self.hash:
-                raise ConvexFunctionError(path, "plan mismatch", data={"code": "PlanMismatch"})
-            self.report.batches += 1
-            self.report.batch_bytes += size
-            table, owner = args["table"], args.get("owner")
-            scope = owner["value"] if owner else None
-            row_ids = [fingerprint([table, scope, row["doc"].value.get(self.spec[table]["keyField"])]) for row in args["rows"]]
-            with self._store.batch(row_ids, self._likely_unique_entries(table, args["rows"])):
-                return [self._upsert(table, row, row_id, args.get("deferRefs", False), owner)
-                        for row, row_id in zip(args["rows"], row_ids)]
+    def mutation(self, path: str, args: dict, size: int, convex_sizes: list[int | None]) -> Any:
+        if path == f"{MODULE}:clearTable":
+            return 0
+        if path != f"{MODULE}:upsertBatch":
+            raise ConvexCallError(path, "the dry run does not answer this mutation", status=400,
+                                  code="FunctionNotFound")
+        if size > MAX_ARGS_BYTES:          # what the deployment answers; the importer splits the batch
+            raise ConvexCallError(path, f"arguments of {size} bytes are over 16 MiB", status=413,
+                                  code="PayloadTooLarge")
+        if args.get("planHash") != self.hash:
+            raise ConvexFunctionError(path, "plan mismatch", data={"code": "PlanMismatch"})
+        self.report.batches += 1
+        self.report.batch_bytes += size
+        table, owner, rows = args["table"], args.get("owner"), args["rows"]
+        scope = owner["value"] if owner else None
+        key_field = self.spec[table]["keyField"]
+        row_ids = [fingerprint([table, scope, row["doc"].get(key_field)]) for row in rows]
+        sizes = convex_sizes or [None] * len(rows)
+        with self._store.batch(row_ids, self._likely_unique_entries(table, rows)):
+            return [self._upsert(table, row, size, row_id, args.get("deferRefs", False), owner)
+                    for row, size, row_id in zip(rows, sizes, row_ids)]
 
     def action(self, path: str, args: dict) -> Any:
-        with self._lock:
-            self.stats.requests += 1
-            if path != f"{MODULE}:storeFile":
-                raise ConvexCallError(path, "the dry run does not answer this action", status=400,
-                                      code="FunctionNotFound")
-            known = self._store.file(args["sha256"])
-            if known is None:
-                self.report.blobs += 1
-                self.report.blob_bytes += len(args["data"])
-                known = _placeholder(self._store.next_number(), self._table_number(STORAGE_TABLE))
-                self._store.put_file(args["sha256"], known)
-            return known
+        if path != f"{MODULE}:storeFile":
+            raise ConvexCallError(path, "the dry run does not answer this action", status=400,
+                                  code="FunctionNotFound")
+        known = self._store.file(args["sha256"])
+        if known is None:
+            self.report.blobs += 1
+            self.report.blob_bytes += len(args["data"])
+            known = _placeholder(self._store.next_number(), self._table_number(STORAGE_TABLE))
+            self._store.put_file(args["sha256"], known)
+        return known
 
     def _likely_unique_entries(self, table: str, rows: list[dict]) -> list[bytes]:
         """The unique-index entries the rows hold as sent, to fetch in one query. An index over a
@@ -148,17 +156,17 @@ class DryRunClient:
             if any(f in spec["refs"] for f in unique["fields"]):
                 continue
             for row in rows:
-                values = [_at_path(row["doc"].value, f) for f in unique["fields"]]
+                values = [_at_path(row["doc"], f) for f in unique["fields"]]
                 if not any(v is _MISSING for v in values):
                     entries.append(fingerprint([table, unique["index"], values]))
         return entries
 
     # -- upsertBatch, row by row (the order of the generated mutation) ---------------------
-    def _upsert(self, table: str, row: dict, row_id: bytes, defer: bool, owner: dict | None) -> dict:
+    def _upsert(self, table: str, row: dict, convex_size: int | None, row_id: bytes, defer: bool,
+                owner: dict | None) -> dict:
         spec = self.spec[table]
         scope = owner["value"] if owner else None
-        encoded: Encoded = row["doc"]
-        doc = dict(encoded.value)
+        doc = row["doc"]
         if owner:
             doc[owner["field"]] = owner["value"]
         try:
@@ -182,13 +190,13 @@ class DryRunClient:
             unique_keys.append(entry)
         number = existing.number if existing else self._store.count + 1     # the next insert's number
         table_number = self._table_number(table)
-        problems = self._check_added(table, spec, doc, encoded.convex_size, owner)
+        problems = self._check_added(table, spec, doc, convex_size, owner)
         sides = row.get("sides")
-        small = size_problem(encoded.convex_size + SIDE_ROW_OVERHEAD) is None    # so is each side row
+        small = size_problem(convex_size + SIDE_ROW_OVERHEAD) is None    # so is each side row
         for side in spec["sides"]:
             if small and side["table"] in self._sides_checked:
                 continue
-            for value in (sides.value if sides else {}).get(side["table"], []):
+            for value in (sides or {}).get(side["table"], []):
                 side_doc = {"owner": _placeholder(number, table_number), "value": decode(value)}
                 problems += [f"side table {side['table']}: {p}"
                              for p in check_document(side_doc, self.fields[side["table"]], self._id_table)]

@@ -5,8 +5,7 @@ of its content and the unique-index entries it holds, found by the fingerprint o
 owner, key); per unique-index entry the row holding it and that row's key (for the clash
 message); stored files by sha256. A private temporary sqlite file, deleted when the store
 closes. The work is batched as the import batches: a batch's own rows are fetched in one
-query, its writes kept in dicts (later rows of the batch see them) and written in one
-transaction at its end.
+query, its writes kept in dicts (later rows of the batch see them) and written at its end.
 """
 
 from __future__ import annotations
@@ -31,11 +30,9 @@ class StoredRow:
 class DryRunStore:
     def __init__(self):
         self.db = open_store(None, durable=False)
-        self.db.executescript("""
-            CREATE TABLE rows (id BLOB PRIMARY KEY, n INTEGER, tab INTEGER, digest BLOB, entries BLOB) WITHOUT ROWID;
-            CREATE TABLE uniq (entry BLOB PRIMARY KEY, holder INTEGER, key TEXT) WITHOUT ROWID;
-            CREATE TABLE files (sha TEXT PRIMARY KEY, id TEXT) WITHOUT ROWID;
-        """)
+        for table in ("rows (id BLOB PRIMARY KEY, n INTEGER, tab INTEGER, digest BLOB, entries BLOB)",
+                      "uniq (entry BLOB PRIMARY KEY, holder INTEGER, key TEXT)", "files (sha TEXT PRIMARY KEY, id TEXT)"):
+            self.db.execute(f"CREATE TABLE {table} WITHOUT ROWID")
         self.count = 0                                          # rows numbered so far (documents and files)
         self._fetched: dict[bytes, StoredRow | None] = {}       # this batch: its rows as they were
         self._written: dict[bytes, StoredRow] = {}              # this batch: its rows as written
@@ -44,9 +41,9 @@ class DryRunStore:
 
     @contextmanager
     def batch(self, row_ids: list[bytes], entries: list[bytes] = ()) -> Iterator[None]:
-        """One batch of upserts, one transaction: `row_ids` (the rows it writes) and the unique-index
-        `entries` they are likely to hold are fetched at once, not one query per row."""
-        self.db.execute("BEGIN")
+        """One batch of upserts: `row_ids` (the rows it writes) and the unique-index `entries` they
+        are likely to hold are fetched at once, not one query per row; its writes go to the store
+        at its end (a throwaway store: one transaction for the whole dry run)."""
         for at in range(0, len(row_ids), _LOOKUP_CHUNK):
             chunk = row_ids[at:at + _LOOKUP_CHUNK]
             found = {r[0]: StoredRow(*r[1:]) for r in self.db.execute(
@@ -65,7 +62,6 @@ class DryRunStore:
             self.db.executemany("DELETE FROM uniq WHERE entry = ?", [(e,) for e, h in self._uniq.items() if h is None])
             self.db.executemany("INSERT OR REPLACE INTO uniq (entry, holder, key) VALUES (?, ?, ?)",
                                 [(e, *h) for e, h in self._uniq.items() if h is not None])
-            self.db.execute("COMMIT")
             self._fetched.clear()
             self._written.clear()
             self._uniq.clear()

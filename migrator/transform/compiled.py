@@ -24,8 +24,7 @@ from ..jsvalues import UNDEFINED, JsBigInt, JsBinary, JsBlob, JsDate, JsFile, Js
 from ..plan.model import DatabasePlan, TablePlan
 from ..plan.validators import Validator
 from ..sinks.wire import encode, encode_bytes, encode_float, encode_int64
-from .prepared import PreparedRow, TableRules, prepare_generic, request_bytes
-from .rows import side_rows
+from .prepared import PreparedRow, TableRules, prepare_generic, ready_row
 from .values import INT64_MAX, INT64_MIN, BlobToStore, Converter, ValueRejected, encode_key, escape_record_key, iso_from_ms
 
 Node = Callable[[Any], tuple]        # value -> (Convex-encoded value, Convex size)
@@ -485,8 +484,7 @@ class TableTransform:
                     raise Unpredicted
             if len(doc) > MAX_FIELDS or size + SYSTEM_FIELDS_SIZE > DOCUMENT_LIMIT:
                 raise Unpredicted
-            return PreparedRow(table=table, key=encoded_key, document=doc, side_rows=side_rows(plan, doc),
-                               request_bytes=request_bytes(doc), convex_size=size)
+            return ready_row(table, encoded_key, doc, size, plan)
         return prepare
 
 

@@ -44,6 +44,7 @@ class PreparedRow:
     side_rows: dict[str, list] = field(default_factory=dict)   # side table -> Convex-encoded elements
     request_bytes: int = 0            # what the row adds to the upsertBatch arguments (Blobs as bytes)
     convex_size: int | None = None    # Convex's size formula over the checked fields (None: not known)
+    uploads: bool = False             # holds Blobs for file storage (BlobToStore): uploaded before it is sent
 
 
 @dataclass(frozen=True)
@@ -67,9 +68,15 @@ def _blob_as_bytes(value: Any) -> Any:
     raise TypeError(f"cannot encode {type(value).__name__} for Convex")
 
 
-def request_bytes(document: dict) -> int:
-    """The encoded document's JSON length, a Blob counted as its bytes (the batch-size estimate)."""
-    return len(orjson.dumps(document, default=_blob_as_bytes, option=orjson.OPT_PASSTHROUGH_DATACLASS)) + REQUEST_OVERHEAD
+def ready_row(table: str, key: Any, document: dict, convex_size: int | None, plan: TablePlan) -> PreparedRow:
+    """The row as both paths hand it on: with its side rows, what it adds to a request (a Blob
+    counted as its bytes: the batch-size estimate) and whether it holds Blobs to upload first."""
+    try:
+        size, uploads = len(orjson.dumps(document, option=orjson.OPT_PASSTHROUGH_DATACLASS)), False
+    except TypeError:                  # a BlobToStore (or a value the wire refuses: raised again here)
+        size, uploads = len(orjson.dumps(document, default=_blob_as_bytes, option=orjson.OPT_PASSTHROUGH_DATACLASS)), True
+    return PreparedRow(table=table, key=key, document=document, side_rows=side_rows(plan, document),
+                       request_bytes=size + REQUEST_OVERHEAD, convex_size=convex_size, uploads=uploads)
 
 
 def encode_document(document: dict) -> dict:
@@ -86,6 +93,4 @@ def prepare_generic(rules: TableRules, key: Any, value: Any, converter: Converte
     if problems:
         raise DocumentRejected(problems)
     document = encode_document(row.document)
-    return PreparedRow(table=row.table, key=encode(row.key), document=document,
-                       side_rows=side_rows(rules.plan, document), request_bytes=request_bytes(document),
-                       convex_size=value_size(checked))
+    return ready_row(row.table, encode(row.key), document, value_size(checked), rules.plan)

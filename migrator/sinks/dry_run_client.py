@@ -1,0 +1,177 @@
+"""The dry run's stand-in for `ConvexClient`: each call serialized as it would be sent and
+answered by `dry_run.DryRunDeployment`, in this process or in a process of its own.
+
+Calls are pipelined: `submit` hands a call on and returns a ticket, `answer` reads what it
+returned (answers come in submission order). In its own process (`separate=True`, what
+`import --dry-run` uses) the dry-run deployment works on another core while the importer
+reads and transforms the next batches, as a real deployment works while the client goes
+on, without threads waiting on each call in the importer's process.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+import signal
+import threading
+from typing import Any
+
+import orjson
+
+from ..errors import MigratorError
+from ..plan.model import DatabasePlan
+from .convex_http import CallStats, ConvexCallError, ConvexFunctionError, Deployment
+from .dry_run import DryRunDeployment, DryRunReport
+from .pacing import Pacer
+from .wire import Encoded, encode
+
+
+class DryRunClient:
+    """Same interface as `ConvexClient` (`query`/`mutation`/`action`, `deployment`, `stats`,
+    `pacer`), plus `submit`/`answer`. `report` says what would have been sent (final once closed)."""
+
+    pipelined = True
+
+    def __init__(self, plan: DatabasePlan, *, separate: bool = False):
+        self.deployment = Deployment(url="dry-run", key=None)
+        self.stats = CallStats()
+        self.pacer = Pacer()               # never throttled: batches and concurrency as the options say
+        self._report: DryRunReport | None = None
+        self._tickets = itertools.count(1)
+        self._answers: dict[int, bytes] = {}           # ticket -> the serialized answer, until read
+        self._sending = threading.Lock()
+        self._local: DryRunDeployment | None = None
+        if not separate:
+            self._local = DryRunDeployment(plan)
+            return
+        self._arrived = threading.Condition()
+        self._stopped: str | None = None               # why no more answers will come
+        answers_in, answers_out = multiprocessing.Pipe(duplex=False)
+        self._requests_in, self._requests = multiprocessing.Pipe(duplex=False)
+        context = _context()
+        forked = [self._requests, answers_in] if context.get_start_method() == "fork" else []
+        self._process = context.Process(target=_serve, args=(plan, self._requests_in, answers_out, forked),
+                                        daemon=True, name="dexie-convex dry run")
+        self._process.start()
+        self._requests_in.close()
+        answers_out.close()
+        self._answers_in = answers_in
+        self._receiver = threading.Thread(target=self._receive, daemon=True, name="dry run answers")
+        self._receiver.start()
+
+    @property
+    def report(self) -> DryRunReport:
+        if self._report is not None:
+            return self._report
+        return DryRunReport(**self.answer(self.submit("report", "", {}, count=False)))
+
+    def close(self) -> None:
+        if self._report is not None:
+            return
+        self._report = self.report
+        if self._local is not None:
+            self._local.close()
+            return
+        self._requests.close()             # the deployment's process sees the end of its requests and stops
+        self._process.join(timeout=60)
+        self._receiver.join(timeout=5)
+
+    def __enter__(self) -> "DryRunClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- ConvexClient's calls: submitted, then answered ------------------------------------
+    def query(self, path: str, args: dict) -> Any:
+        return self.answer(self.submit("query", path, args))
+
+    def mutation(self, path: str, args: dict, *, divisible: bool = False) -> Any:
+        """(`divisible` is ConvexClient's; a dry run is never throttled, so never splits a batch.)"""
+        return self.answer(self.submit("mutation", path, args))
+
+    def action(self, path: str, args: dict) -> Any:
+        return self.answer(self.submit("action", path, args))
+
+    # -- pipelined -------------------------------------------------------------------------
+    def submit(self, kind: str, path: str, args: dict, *, count: bool = True) -> int:
+        """Hand a call on; its ticket, for `answer`."""
+        body = orjson.dumps(encode(args))  # the arguments as ConvexClient sends them (serialized once)
+        call = {"kind": kind, "path": path, "size": len(body)}
+        if kind == "mutation" and isinstance(args.get("rows"), list):
+            call["convexSizes"] = [r["doc"].convex_size if isinstance(r.get("doc"), Encoded) else None
+                                   for r in args["rows"]]
+        request = orjson.dumps(call)[:-1] + b',"args":' + body + b"}"
+        with self._sending:
+            ticket = next(self._tickets)
+            if count:
+                self.stats.requests += 1
+            if self._local is not None:
+                self._answers[ticket] = self._local.answer(request)
+                return ticket
+            try:
+                self._requests.send_bytes(request)
+            except OSError:
+                raise self._gone() from None
+        return ticket
+
+    def answer(self, ticket: int) -> Any:
+        """What the call of `ticket` returned; raises what it raised."""
+        if self._local is not None:
+            reply = orjson.loads(self._answers.pop(ticket))
+        else:
+            with self._arrived:
+                while ticket not in self._answers:
+                    if self._stopped is not None:
+                        raise self._gone()
+                    self._arrived.wait()
+                reply = orjson.loads(self._answers.pop(ticket))
+        if "error" not in reply:
+            return reply["value"]
+        error, path = reply["error"], reply["path"]
+        if error["function"]:
+            raise ConvexFunctionError(path, error["message"], data=error["data"])
+        raise ConvexCallError(path, error["message"], status=error["status"], code=error["code"])
+
+    def _receive(self) -> None:
+        """Read answers as they come (so the deployment never waits to write one), numbered in order."""
+        for ticket in itertools.count(1):
+            try:
+                data = self._answers_in.recv_bytes()
+            except (EOFError, OSError):
+                with self._arrived:
+                    self._stopped = f"exit code {self._process.exitcode}"
+                    self._arrived.notify_all()
+                return
+            with self._arrived:
+                self._answers[ticket] = data
+                self._arrived.notify_all()
+
+    def _gone(self) -> MigratorError:
+        return MigratorError(f"the dry run's deployment process stopped ({self._stopped or 'its pipe closed'})",
+                             "run the dry run again")
+
+
+def _context():
+    """fork where there is one (starts at once, shares the loaded plan); spawn elsewhere."""
+    return multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+
+
+def _serve(plan: DatabasePlan, requests, answers, importer_ends: list) -> None:
+    """The deployment's process: answer requests until the importer closes its end. Ctrl-C is
+    the importer's to handle (it stops, then closes the pipe). `importer_ends`: the importer's
+    ends of the pipes as a fork copied them, closed here, or the importer closing its end
+    would not end the requests."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for end in importer_ends:
+        end.close()
+    deployment = DryRunDeployment(plan)
+    try:
+        while True:
+            try:
+                request = requests.recv_bytes()
+                answers.send_bytes(deployment.answer(request))
+            except (EOFError, OSError):    # the importer is done (or gone)
+                return
+    finally:
+        deployment.close()
