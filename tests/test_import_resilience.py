@@ -566,8 +566,10 @@ def test_deploy_key_never_appears_in_output_errors_or_state(crm, tmp_path, capsy
         # interrupted (Ctrl-C) and killed mid-run, on a slow endpoint, with a fresh state
         ep.faults({"delayMs": [100, 150], "seed": 5})
         for sig, state in ((signal.SIGINT, "int"), (signal.SIGKILL, "kill")):
+            # One batch in flight: the run goes on for seconds after its first acknowledgement, so
+            # the signal lands mid-run on a loaded machine too.
             proc = start(import_cmd(crm, ep.url, tmp_path / state, "--summary-json", str(tmp_path / f"{state}.json"),
-                                    "--batch-size", "2", dump=dup))
+                                    "--batch-size", "2", "--concurrency", "1", dump=dup))
             # Signal mid-run, after rows were acknowledged (not while Python is still starting).
             while proc.poll() is None and _acknowledged(tmp_path / state)[0] == 0:
                 time.sleep(0.01)
