@@ -27,6 +27,7 @@ import orjson
 from tqdm import tqdm
 
 from ..dumps import open_dump
+from ..collector import streaming_rows
 from ..errors import MigratorError
 from ..generate.import_module import MODULE, plan_hash
 from ..ondisk import fingerprint
@@ -485,9 +486,10 @@ class Importer:
         progress = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, disable=not show,
                         dynamic_ncols=True, desc="reading")
         try:
-            with self._deferred_path(self.checkpoint.round).open("ab") as deferred_file:
+            with streaming_rows(), self._deferred_path(self.checkpoint.round).open("ab") as deferred_file:
                 self._pump(self._first_pass(dumps, progress), deferred_file)
-            self._resolve_deferred()
+            with streaming_rows():
+                self._resolve_deferred()
         except _TooManyErrors:
             self.summary.stopped = f"more than --max-errors {self.options.max_errors} rows rejected"
         except KeyboardInterrupt:

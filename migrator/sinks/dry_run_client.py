@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from ..collector import streaming_rows
 from ..errors import MigratorError
 from ..plan.model import DatabasePlan
 from .convex_http import CallStats, ConvexCallError, ConvexFunctionError, Deployment
@@ -167,11 +168,12 @@ def _serve(plan: DatabasePlan, requests, answers, importer_ends: list) -> None:
         end.close()
     deployment = DryRunDeployment(plan)
     try:
-        while True:
-            try:
-                request = requests.recv_bytes()
-                answers.send_bytes(deployment.answer(request))
-            except (EOFError, OSError):    # the importer is done (or gone)
-                return
+        with streaming_rows():
+            while True:
+                try:
+                    request = requests.recv_bytes()
+                    answers.send_bytes(deployment.answer(request))
+                except (EOFError, OSError):    # the importer is done (or gone)
+                    return
     finally:
         deployment.close()
