@@ -140,6 +140,7 @@ class DryRunClient:
             try:
                 data = self._answers_in.recv_bytes()
             except (EOFError, OSError):
+                self._process.join(timeout=5)  # its exit code, once it has one
                 with self._arrived:
                     self._stopped = f"exit code {self._process.exitcode}"
                     self._arrived.notify_all()
