@@ -1,4 +1,5 @@
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,13 @@ def node_available():
     if shutil.which("node") is None or shutil.which("npm") is None:
         pytest.fail("Node.js and npm are required for the type-check tests (see README)")
     return True
+
+
+def sigint_as_ctrl_c() -> None:
+    """`preexec_fn` for a child process a test sends SIGINT: Python turns SIGINT into
+    KeyboardInterrupt only when it was not ignored at start, and a test run started in the
+    background (`cmd &`, nohup) passes SIGINT on ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def as_js(value):

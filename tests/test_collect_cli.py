@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from migrator.cli import cli
 from migrator.sinks.local_endpoint import local_endpoint
 
+from conftest import sigint_as_ctrl_c
 from collect_helpers import TODO, Caller, generate_collect, owned_todo_mapping
 from conftest import ROOT
 
@@ -143,7 +144,7 @@ def test_watch_picks_up_uploads_as_they_arrive(deployment, tmp_path):
     cmd = [sys.executable, "-m", "migrator", "import", str(mapping), "--from-uploads", "--url", url,
            "--state-dir", str(tmp_path / "state"), "--watch", "1", "-q"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "CONVEX_DEPLOY_KEY": KEY, "PYTHONUNBUFFERED": "1"},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=sigint_as_ctrl_c)
     try:
         for user in ("early", "late"):
             record(url, user, todo_export())

@@ -15,6 +15,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from conftest import sigint_as_ctrl_c
 from migrator import commands
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,7 +63,7 @@ def test_ctrl_c_stops_the_dry_run_and_its_deployment_process(tmp_path, group):
     proc = subprocess.Popen([sys.executable, "-m", "migrator", "import", str(written.path), str(dump), "--dry-run",
                              "-q", "--state-dir", str(tmp_path / "state")],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=sigint_as_ctrl_c)
     deployment = []
     deadline = time.monotonic() + 60
     while not deployment and proc.poll() is None and time.monotonic() < deadline:

@@ -27,6 +27,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from conftest import sigint_as_ctrl_c
 from migrator import commands
 from migrator.importer.run import ImportOptions
 from migrator.sinks.local_endpoint import local_endpoint
@@ -138,7 +139,8 @@ def import_cmd(app: App, ep_url: str, state: Path, *extra: str, mapping: Path | 
 
 def start(cmd: list[str], key: str = KEY, **kw) -> subprocess.Popen:
     env = {**os.environ, "CONVEX_DEPLOY_KEY": key}
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=sigint_as_ctrl_c, **kw)
 
 
 def run(cmd: list[str], key: str = KEY, timeout: float = 120) -> subprocess.CompletedProcess:
