@@ -1,5 +1,6 @@
 import math
 
+import orjson
 import pytest
 
 from migrator.sinks.wire import Encoded, WireError, decode, encode
@@ -34,3 +35,13 @@ def test_encoded_values_pass_through_untouched():
     out = encode(args)
     assert out["rows"][0]["doc"] is inner and out["rows"][0]["sides"] == {"t": ["a"]}
     assert out["limit"] == {"$integer": "AgAAAAAAAAA="}
+
+
+def test_a_value_serialized_already_is_spliced_into_the_request():
+    """A prepared row carries its document's JSON (made to measure it); the request takes
+    those bytes as they are, so documents are serialized once."""
+    inner = {"n": {"$integer": "AQAAAAAAAAA="}, "f": 1.5}
+    made = orjson.dumps(inner)
+    assert orjson.dumps(encode({"doc": Encoded(inner, 42, made)})) == orjson.dumps({"doc": inner})
+    # The bytes are taken, not the value: a stand-in shows which one went out.
+    assert orjson.dumps(encode({"doc": Encoded(inner, 42, b'{"spliced":true}')})) == b'{"doc":{"spliced":true}}'

@@ -383,7 +383,7 @@ class Importer:
         if not ready:
             return ready, outcomes, None
         args = {"planHash": self.hash, "table": batch.table.table,
-                "rows": [{"doc": Encoded(items[i].row.document, items[i].row.convex_size),
+                "rows": [{"doc": Encoded(items[i].row.document, items[i].row.convex_size, items[i].row.document_json),
                           "sides": Encoded(items[i].row.side_rows)} for i in ready],
                 "deferRefs": batch.defer_refs}
         if batch.owner is not None:

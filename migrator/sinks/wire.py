@@ -23,10 +23,12 @@ class WireError(ValueError):
 class Encoded:
     """A value already in Convex-encoded JSON (a compiled transform made it): `encode` passes it
     through untouched. `convex_size` is the size by Convex's formula of what the transform
-    checked, for the dry run (None when not known)."""
+    checked, for the dry run (None when not known); `json`, the value serialized already
+    (orjson), is spliced into a request as it is, not serialized again."""
 
     value: Any
     convex_size: int | None = None
+    json: bytes | None = None
 
 
 def encode_float(x: float) -> Any:
@@ -65,7 +67,7 @@ def encode(value: Any) -> Any:
             out[k] = encode(v)
         return out
     if isinstance(value, Encoded):
-        return value.value
+        return value.value if value.json is None else orjson.Fragment(value.json)
     raise WireError(f"cannot encode {type(value).__name__} for Convex")
 
 

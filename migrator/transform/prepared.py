@@ -45,6 +45,7 @@ class PreparedRow:
     request_bytes: int = 0            # what the row adds to the upsertBatch arguments (Blobs as bytes)
     convex_size: int | None = None    # Convex's size formula over the checked fields (None: not known)
     uploads: bool = False             # holds Blobs for file storage (BlobToStore): uploaded before it is sent
+    document_json: bytes | None = None  # `document` serialized (None while it holds Blobs to upload)
 
 
 @dataclass(frozen=True)
@@ -72,11 +73,14 @@ def ready_row(table: str, key: Any, document: dict, convex_size: int | None, pla
     """The row as both paths hand it on: with its side rows, what it adds to a request (a Blob
     counted as its bytes: the batch-size estimate) and whether it holds Blobs to upload first."""
     try:
-        size, uploads = len(orjson.dumps(document, option=orjson.OPT_PASSTHROUGH_DATACLASS)), False
+        serialized = orjson.dumps(document, option=orjson.OPT_PASSTHROUGH_DATACLASS)
+        size, uploads = len(serialized), False
     except TypeError:                  # a BlobToStore (or a value the wire refuses: raised again here)
+        serialized = None
         size, uploads = len(orjson.dumps(document, default=_blob_as_bytes, option=orjson.OPT_PASSTHROUGH_DATACLASS)), True
     return PreparedRow(table=table, key=key, document=document, side_rows=side_rows(plan, document),
-                       request_bytes=size + REQUEST_OVERHEAD, convex_size=convex_size, uploads=uploads)
+                       request_bytes=size + REQUEST_OVERHEAD, convex_size=convex_size, uploads=uploads,
+                       document_json=serialized)
 
 
 def encode_document(document: dict) -> dict:
