@@ -100,3 +100,16 @@ def test_closing_with_answers_unread_ends_the_process(friends_plan):
     client.close()
     assert client._process.exitcode == 0
     assert client.report.batches == 20
+
+
+def test_a_spawned_deployment_process_answers_too(friends_plan, tmp_path, monkeypatch):
+    """Where there is no fork (macOS, Windows), the deployment's process is spawned: the plan
+    goes to it pickled, and it answers as the forked one does."""
+    import multiprocessing
+
+    from migrator.sinks import dry_run_client
+    monkeypatch.setattr(dry_run_client, "_context", lambda: multiprocessing.get_context("spawn"))
+    app = ROOT / "fixtures" / "apps" / "friends-entity-class"
+    here = dry_run(friends_plan, [app / "dump.json"], tmp_path / "here", separate=False)
+    spawned = dry_run(friends_plan, [app / "dump.json"], tmp_path / "spawned", separate=True)
+    assert spawned == here
