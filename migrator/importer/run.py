@@ -150,7 +150,6 @@ class _Batch:
     size: int = 0                      # the items' encoded bytes
     duplicates: int = 0                # rows whose key an earlier row had (rejected, or sent with last-wins)
     defer_refs: bool = True            # False in the last round for rows not written yet: a missing reference fails
-    byte_limit: int | None = None      # the pace's batch size when the batch was started
 
     def add(self, item: _Pending) -> None:
         self.items.append(item)
@@ -333,11 +332,10 @@ class Importer:
         return batch
 
     def _full(self, batch: _Batch) -> bool:
-        """Full at the row, write or byte limit; the byte limit (taken when the batch starts, not
-        once a row) shrinks while the deployment throttles."""
-        if batch.byte_limit is None:
-            batch.byte_limit = self.client.pacer.batch_bytes(self.options.batch_bytes)
-        return len(batch.items) >= self.options.batch_rows or batch.writes >= 8000 or batch.size >= batch.byte_limit
+        """Full at the row, write or byte limit; the byte limit shrinks while the deployment
+        throttles (asked each row: a batch being filled when a 429 comes stops at the new pace)."""
+        return (len(batch.items) >= self.options.batch_rows or batch.writes >= 8000
+                or batch.size >= self.client.pacer.batch_bytes(self.options.batch_bytes))
 
     # -- sending -----------------------------------------------------------------------------
     def _store_blobs(self, item: _Pending) -> None:
