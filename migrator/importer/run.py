@@ -64,7 +64,8 @@ class ImportOptions:
     progress: bool = True
     restart: bool = False
     duplicates: str = "reject"             # a second row with a key already read: reject | last-wins
-    resumable: bool = True                 # False (a dry run): no checkpoint or key ledger on disk between batches
+    resumable: bool = True                 # False (a dry run): nothing kept to resume (no checkpoint saved per batch,
+                                           # a throwaway key ledger)
 
 
 @dataclass
