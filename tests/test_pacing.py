@@ -84,3 +84,28 @@ def test_a_reply_far_slower_than_the_recent_ones_narrows_the_window(fake_time):
     before = pacer.window
     _succeed(pacer, time, 10_000, 2.0)
     assert pacer.window < before and pacer.stats.slow == 1
+
+
+def test_a_cut_starts_from_the_best_recent_second_not_a_mean_with_the_dips(fake_time):
+    """After a 429 the client waits, so the last seconds hold a dip; cutting from their mean
+    would cut lower each time (measured: 87% of a 1 MB/s budget in some runs)."""
+    pacer, time = _pacer(fake_time)
+    for _ in range(10):                                   # one second at 1 MB/s acknowledged ...
+        _succeed(pacer, time, 100_000, 0.1)
+    time.t += 1.5                                         # ... then a second and a half of waiting
+    _succeed(pacer, time, 100_000, 0.1)
+    sent = pacer.before_send(100_000)
+    pacer.done()
+    pacer.throttled(100_000, sent, None)
+    assert pacer.rate == pytest.approx(DECREASE * 1_000_000, rel=0.15)   # the mean would give ~0.4 MB/s
+
+
+def test_a_first_429_with_nothing_measured_starts_below_the_refused_request(fake_time):
+    """The first batches can be refused at once, before any success: the refused request's
+    bytes did not fit in a second, so the rate starts just below that, not at the floor."""
+    pacer, time = _pacer(fake_time)
+    pacer.throttled(1_000_000, time.now(), None)
+    assert pacer.rate == pytest.approx(DECREASE * 1_000_000)
+    small, _ = _pacer(fake_time)
+    small.throttled(10_000, time.now(), None)
+    assert small.rate == MIN_RATE                         # never below the floor

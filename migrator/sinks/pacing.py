@@ -5,7 +5,8 @@ A deployment whose write budget is spent answers 429 `TooManyWrites` (Convex che
 committed in the last second before it runs a mutation; it first retries such a mutation
 itself for a while, so latency grows before any 429 shows). Each 429 that starts a new
 congestion episode (the request was sent after the last cut) cuts the rate to a share of the
-throughput the deployment actually acknowledged, halves the window of requests in flight
+throughput the deployment actually acknowledged (its best second lately: the dips while
+refused requests wait are not its pace), halves the window of requests in flight
 and sizes batches to a quarter second of that rate; then the rate grows slowly near the
 cut and faster the longer no 429 comes, and each success widens the window a little. A request taking far longer than the recent ones narrows the window too. Every wait
 has jitter, so requests that were refused together do not come back together.
@@ -23,7 +24,7 @@ from typing import Callable
 DECREASE = 0.9                # the rate after a 429: this share of the acknowledged throughput
 INCREASE_PER_SECOND = 0.02    # then it grows by this share of the rate at the cut per second ...
 ACCELERATE_S = 20.0           # ... faster the longer no 429 came: rate(t) = cut (1 + a (t + t^2 / ACCELERATE_S))
-THROUGHPUT_WINDOW_S = 3.0     # acknowledged bytes over this long estimate the deployment's throughput
+THROUGHPUT_WINDOW_S = 3.0     # acknowledgements kept this long; their best second estimates the throughput
 BATCH_SECONDS = 0.25          # once throttled, a batch carries this long of the rate
 EPISODE_S = 1.0               # 429s for requests sent within this long after a cut belong to its episode
                               # (Convex refuses while the bytes of the last second are over the budget)
@@ -121,7 +122,9 @@ class Pacer:
                 self._cut_at = self._narrowed_at = now
                 measured = self._throughput(now)
                 base = min(self.rate, measured) if self.rate is not None and measured else (self.rate or measured)
-                self.rate = max(MIN_RATE, DECREASE * (base or 0.0))
+                # Nothing measured yet (the first batches refused at once): the refused request's
+                # bytes did not fit in a second, so start below that, not at the floor.
+                self.rate = max(MIN_RATE, DECREASE * (base or size))
                 self._cut_rate = self.rate
                 used = self._inflight + 1    # the others in flight, and this one
                 self.window = max(1.0, min(self.window or used, used) * 0.5)
@@ -129,7 +132,14 @@ class Pacer:
         return floor * (1.0 + 0.5 * self.jitter())      # never sooner than asked, spread over half as long again
 
     def _throughput(self, now: float) -> float | None:
-        """Bytes/s acknowledged lately (after the first success in the window, over the time since it)."""
-        if len(self._acked) < 2 or now - self._acked[0][0] < 0.2:
-            return None
-        return (sum(b for _, b in self._acked) - self._acked[0][1]) / (now - self._acked[0][0])
+        """Bytes/s the deployment took lately: its best second among the last few (acknowledged
+        bytes after the first success of a second, over the time since it), not their mean,
+        which takes in the dips after earlier 429s and would cut lower each time."""
+        acked = list(self._acked)
+        best = None
+        for i, (start, _) in enumerate(acked):
+            within = [(t, b) for t, b in acked[i + 1:] if t <= start + 1.0]
+            if within and within[-1][0] - start >= 0.2:
+                rate = sum(b for _, b in within) / (within[-1][0] - start)
+                best = rate if best is None else max(best, rate)
+        return best
