@@ -49,7 +49,21 @@ def encode_bytes(data: bytes) -> dict:
 
 
 def encode(value: Any) -> Any:
-    if value is None or isinstance(value, (bool, str)):
+    t = type(value)          # the common exact types first: a request holds one dict and two Encoded per row
+    if t is Encoded:
+        return value.value if value.json is None else orjson.Fragment(value.json)
+    if t is str or value is None or t is bool:
+        return value
+    if t is dict:
+        out = {}
+        for k, v in value.items():
+            if type(k) is not str and not isinstance(k, str):
+                raise WireError(f"object key {k!r} is not a string")
+            out[k] = encode(v)
+        return out
+    if t is list:
+        return [encode(v) for v in value]
+    if isinstance(value, (bool, str)):
         return value
     if isinstance(value, float):
         return encode_float(value)
@@ -60,14 +74,7 @@ def encode(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [encode(v) for v in value]
     if isinstance(value, dict):
-        out = {}
-        for k, v in value.items():
-            if not isinstance(k, str):
-                raise WireError(f"object key {k!r} is not a string")
-            out[k] = encode(v)
-        return out
-    if isinstance(value, Encoded):
-        return value.value if value.json is None else orjson.Fragment(value.json)
+        return encode(dict(value))
     raise WireError(f"cannot encode {type(value).__name__} for Convex")
 
 
