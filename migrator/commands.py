@@ -308,7 +308,7 @@ def dry_run_import(plan: DatabasePlan, paths: list[Path], options: ImportOptions
     state = options.state_dir / "dry-run"
     (state / "rejects.jsonl").unlink(missing_ok=True)
     dry_options = dataclasses.replace(options, state_dir=state, restart=True, resumable=False)
-    with DryRunClient(plan, separate=True) as client:
+    with DryRunClient(plan, separate=True, keys_unique=options.duplicates != "last-wins") as client:
         summary = run_import(plan, paths, client, dry_options)
     return ImportResult(summary=summary, target="nothing (dry run)", dry_run=client.report)
 

@@ -1,9 +1,10 @@
 """The dry run's deployment in a process of its own (what `import --dry-run` uses) answers
 exactly as in the importer's process, and ends cleanly however the run ends.
 
-The in-process deployment is the reference: the same calls, in the same order, must give
-the same summary, rejects, dangling references and report from both, on every fixture app
-and on a dump broken on purpose.
+The in-process deployment, keeping every row, is the reference: the same calls, in the same
+order, must give the same summary, rejects, dangling references and report from both, on
+every fixture app and on a dump broken on purpose. The own process keeps only the rows that
+can be asked for again (`keys_unique`, as `import --dry-run` runs it).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import signal
 from pathlib import Path
 
@@ -29,7 +31,7 @@ APPS = sorted(p for p in (ROOT / "fixtures" / "apps").iterdir() if (p / "dump.js
 
 def dry_run(plan, dumps: list[Path], state: Path, *, separate: bool) -> dict:
     options = ImportOptions(state_dir=state, progress=False, restart=True, resumable=False, batch_rows=7)
-    with DryRunClient(plan, separate=separate) as client:
+    with DryRunClient(plan, separate=separate, keys_unique=separate) as client:
         summary = run_import(plan, dumps, client, options)
     found = summary.to_json()
     for counts in found["tables"].values():
@@ -50,6 +52,27 @@ def test_own_process_answers_as_in_process(app, tmp_path):
     apart = dry_run(plan, [app / "dump.json"], tmp_path / "apart", separate=True)
     assert apart == here
     assert here["report"]["batches"] >= 1                 # small batches: several calls pipelined
+
+
+def test_own_process_answers_references_as_in_process(tmp_path):
+    """crm-class-ts with its suggested references applied, one of them to a row that does not
+    exist: rows deferred, resolved and refused, so the referenced tables' rows must be kept."""
+    app = ROOT / "fixtures" / "apps" / "crm-class-ts"
+    [written] = commands.plan_mappings([app / "src"], [app / "dump.json"], tmp_path / "mappings").writes
+    written.path.write_text(re.sub(r'// suggested: ("[^"]+": "[^"]+",)', r"\1", written.path.read_text()))
+    [written] = commands.plan_mappings([app / "src"], [app / "dump.json"], tmp_path / "mappings").writes
+    plan = load_mapping(written.path)
+    assert any(f.references for t in plan.tables for f in t.fields)
+    data = json.loads((app / "dump.json").read_text())
+    contacts = next(t for t in data["data"]["data"] if t["tableName"] == "contacts")
+    contacts["rows"][0]["companyId"] = 999
+    dump = tmp_path / "crm.json"
+    dump.write_text(json.dumps(data))
+    here = dry_run(plan, [dump], tmp_path / "here", separate=False)
+    apart = dry_run(plan, [dump], tmp_path / "apart", separate=True)
+    assert apart == here
+    counts = here["summary"]["tables"]["contacts"]
+    assert counts["deferred"] > 0 and counts["resolved"] > 0 and counts["rejected"] == 1
 
 
 def test_own_process_answers_rejects_as_in_process(tmp_path):

@@ -72,7 +72,10 @@ class DryRunDeployment:
     at a time (`answer`): the same bytes whether it runs in the importer's process or in a
     process of its own (`dry_run_client`)."""
 
-    def __init__(self, plan: DatabasePlan):
+    def __init__(self, plan: DatabasePlan, *, keys_unique: bool = False):
+        """`keys_unique`: the importer's key ledger lets no key through twice (duplicates are
+        rejected, not written over), so the rows of a table that neither defers references (and
+        is sent again) nor is referenced are never looked up again: they are not kept."""
         self.report = DryRunReport()
         self.hash, self.database = plan_hash([plan]), plan.database
         self.spec = import_spec([plan])["tables"]
@@ -81,6 +84,8 @@ class DryRunDeployment:
             self.fields[multi.table] = side_table_fields(parent, multi)
         self._sides_checked = {multi.table for parent, multi in plan.side_tables() if _elements_checked(parent, multi)}
         self._store = DryRunStore()                 # what the dry run "wrote": fingerprints, on disk
+        referenced = {ref["table"] for spec in self.spec.values() for ref in spec["refs"].values()}
+        self._kept = {t for t, spec in self.spec.items() if not keys_unique or spec["refs"] or t in referenced}
         self._tables: list[str] = []                # table names; rows name theirs by index here
 
     def close(self) -> None:
@@ -129,7 +134,8 @@ class DryRunDeployment:
         table, owner, rows = args["table"], args.get("owner"), args["rows"]
         scope = owner["value"] if owner else None
         key_field = self.spec[table]["keyField"]
-        row_ids = [fingerprint([table, scope, row["doc"].get(key_field)]) for row in rows]
+        row_ids = ([fingerprint([table, scope, row["doc"].get(key_field)]) for row in rows] if table in self._kept
+                   else [None] * len(rows))
         sizes = convex_sizes or [None] * len(rows)
         with self._store.batch(row_ids, self._likely_unique_entries(table, rows)):
             return [self._upsert(table, row, size, row_id, args.get("deferRefs", False), owner)
@@ -162,8 +168,9 @@ class DryRunDeployment:
         return entries
 
     # -- upsertBatch, row by row (the order of the generated mutation) ---------------------
-    def _upsert(self, table: str, row: dict, convex_size: int | None, row_id: bytes, defer: bool,
+    def _upsert(self, table: str, row: dict, convex_size: int | None, row_id: bytes | None, defer: bool,
                 owner: dict | None) -> dict:
+        """`row_id` None: a row not kept (`keys_unique`), so new."""
         spec = self.spec[table]
         scope = owner["value"] if owner else None
         doc = row["doc"]
@@ -176,7 +183,7 @@ class DryRunDeployment:
         if any(not spec["refs"][f]["optional"] for f in deferred):
             return {"status": "deferred", "deferred": deferred}     # a required reference: nothing written
         key = doc.get(spec["keyField"])
-        existing = self._store.row(row_id)
+        existing = None if row_id is None else self._store.row(row_id)
         unique_keys = []
         for unique in spec["unique"]:
             values = [_at_path(doc, f) for f in unique["fields"]]
@@ -202,7 +209,7 @@ class DryRunDeployment:
                              for p in check_document(side_doc, self.fields[side["table"]], self._id_table)]
         if problems:
             return {"status": "failed", "reason": "; ".join(map(str, problems))}
-        digest = fingerprint(doc)
+        digest = b"" if row_id is None else fingerprint(doc)
         if existing is None:
             number = self._store.next_number()
             status = "inserted"

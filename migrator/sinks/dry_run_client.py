@@ -29,11 +29,12 @@ from .wire import Encoded, encode
 
 class DryRunClient:
     """Same interface as `ConvexClient` (`query`/`mutation`/`action`, `deployment`, `stats`,
-    `pacer`), plus `submit`/`answer`. `report` says what would have been sent (final once closed)."""
+    `pacer`), plus `submit`/`answer`. `report` says what would have been sent (final once closed).
+    `keys_unique`: see `DryRunDeployment` (the importer rejects duplicate keys)."""
 
     pipelined = True
 
-    def __init__(self, plan: DatabasePlan, *, separate: bool = False):
+    def __init__(self, plan: DatabasePlan, *, separate: bool = False, keys_unique: bool = False):
         self.deployment = Deployment(url="dry-run", key=None)
         self.stats = CallStats()
         self.pacer = Pacer()               # never throttled: batches and concurrency as the options say
@@ -43,7 +44,7 @@ class DryRunClient:
         self._sending = threading.Lock()
         self._local: DryRunDeployment | None = None
         if not separate:
-            self._local = DryRunDeployment(plan)
+            self._local = DryRunDeployment(plan, keys_unique=keys_unique)
             return
         self._arrived = threading.Condition()
         self._stopped: str | None = None               # why no more answers will come
@@ -51,7 +52,7 @@ class DryRunClient:
         self._requests_in, self._requests = multiprocessing.Pipe(duplex=False)
         context = _context()
         forked = [self._requests, answers_in] if context.get_start_method() == "fork" else []
-        self._process = context.Process(target=_serve, args=(plan, self._requests_in, answers_out, forked),
+        self._process = context.Process(target=_serve, args=(plan, keys_unique, self._requests_in, answers_out, forked),
                                         daemon=True, name="dexie-convex dry run")
         self._process.start()
         self._requests_in.close()
@@ -159,7 +160,7 @@ def _context():
     return multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
 
 
-def _serve(plan: DatabasePlan, requests, answers, importer_ends: list) -> None:
+def _serve(plan: DatabasePlan, keys_unique: bool, requests, answers, importer_ends: list) -> None:
     """The deployment's process: answer requests until the importer closes its end. Ctrl-C is
     the importer's to handle (it stops, then closes the pipe). `importer_ends`: the importer's
     ends of the pipes as a fork copied them, closed here, or the importer closing its end
@@ -167,7 +168,7 @@ def _serve(plan: DatabasePlan, requests, answers, importer_ends: list) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     for end in importer_ends:
         end.close()
-    deployment = DryRunDeployment(plan)
+    deployment = DryRunDeployment(plan, keys_unique=keys_unique)
     try:
         with streaming_rows():
             while True:

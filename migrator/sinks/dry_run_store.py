@@ -40,10 +40,12 @@ class DryRunStore:
         self._uniq_fetched: dict[bytes, tuple[int, str] | None] = {}   # this batch: entries as they were
 
     @contextmanager
-    def batch(self, row_ids: list[bytes], entries: list[bytes] = ()) -> Iterator[None]:
-        """One batch of upserts: `row_ids` (the rows it writes) and the unique-index `entries` they
-        are likely to hold are fetched at once, not one query per row; its writes go to the store
-        at its end (a throwaway store: one transaction for the whole dry run)."""
+    def batch(self, row_ids: list[bytes | None], entries: list[bytes] = ()) -> Iterator[None]:
+        """One batch of upserts: `row_ids` (the rows it writes; None: a row not kept) and the
+        unique-index `entries` they are likely to hold are fetched at once, not one query per
+        row; its writes go to the store at its end (a throwaway store: one transaction for the
+        whole dry run)."""
+        row_ids = [i for i in row_ids if i is not None]
         for at in range(0, len(row_ids), _LOOKUP_CHUNK):
             chunk = row_ids[at:at + _LOOKUP_CHUNK]
             found = {r[0]: StoredRow(*r[1:]) for r in self.db.execute(
@@ -79,9 +81,11 @@ class DryRunStore:
         found = self.db.execute("SELECT n, tab, digest, entries FROM rows WHERE id = ?", (row_id,)).fetchone()
         return StoredRow(*found) if found else None
 
-    def put_row(self, row_id: bytes, row: StoredRow, key_text: str, entries: list[bytes], old: bytes) -> None:
-        """Row `row_id` now holds exactly `entries` (those in `old` it no longer holds are released)."""
-        self._written[row_id] = row
+    def put_row(self, row_id: bytes | None, row: StoredRow, key_text: str, entries: list[bytes], old: bytes) -> None:
+        """Row `row_id` now holds exactly `entries` (those in `old` it no longer holds are released);
+        `row_id` None: only its entries are kept."""
+        if row_id is not None:
+            self._written[row_id] = row
         for at in range(0, len(old), 16):
             if old[at:at + 16] not in entries:
                 self._uniq[old[at:at + 16]] = None
