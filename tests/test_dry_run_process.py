@@ -106,11 +106,14 @@ def friends_plan(tmp_path):
 
 def test_a_deployment_process_that_dies_is_an_error_not_a_hang(friends_plan):
     client = DryRunClient(friends_plan, separate=True)
+    assert client.hosted_ledger().dump_number("identity", "file", "path") == 1
     assert client.query(f"{MODULE}:planInfo", {})["planHashes"] == {friends_plan.database: plan_hash([friends_plan])}
     os.kill(client._process.pid, signal.SIGKILL)
     client._process.join()
     with pytest.raises(MigratorError, match="deployment process stopped"):
         client.query(f"{MODULE}:planInfo", {})
+    with pytest.raises(MigratorError, match="deployment process stopped"):     # the key ledger it kept
+        client.hosted_ledger().dump_number("identity", "file", "path")
 
 
 def test_closing_with_answers_unread_ends_the_process(friends_plan):

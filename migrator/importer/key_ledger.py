@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from ..ondisk import open_store, remove_store, transaction
 
@@ -86,6 +87,12 @@ class KeyLedger:
             with transaction(self.db):
                 self.db.executemany("INSERT INTO keys (id, dump, tab, row) VALUES (?, ?, ?, ?)", new)
         return found
+
+    def claim_later(self, dump: int, table: str, entries: list[tuple[bytes, int]]) -> Callable[[], list[Position | None]]:
+        """`claim`, its answer read by calling what this returns (a ledger in another process
+        answers meanwhile: `dry_run_client.HostedLedger`; this one has answered already)."""
+        found = self.claim(dump, table, entries)
+        return lambda: found
 
     def _path(self, dump: int) -> str:
         if dump not in self._paths:

@@ -213,7 +213,8 @@ class Importer:
         self.checkpoint.settle_files(self._state_files())
         self.summary = ImportSummary(rejects_path=self.rejects.path, dangling_path=self.dangling.path)
         self.ledger = (_open_ledger(options.state_dir / "keys.sqlite", self.checkpoint, fresh=not cp_path.exists())
-                       if options.resumable else KeyLedger(None, fresh=True))
+                       if options.resumable else client.hosted_ledger() or KeyLedger(None, fresh=True))
+        self._held: tuple[_Batch, Callable[[], list]] | None = None     # a batch whose ledger claim is out
         self._blob_ids: dict[str, str] = {}
         self._lock = threading.Lock()
         self._started: dict[str, float] = {}
@@ -296,7 +297,7 @@ class Importer:
                 counts["read"] += 1
                 key = row.index if row.key is None else row.key
                 if current is not None and (current.table is not table or self._full(current)):
-                    yield self._without_duplicates(current, ledger_dump)
+                    yield from self._claimed(current, ledger_dump)
                     current = None
                 if current is None:
                     current = _Batch(dump_id, table, row.index, row.index, [], owner)
@@ -308,16 +309,26 @@ class Importer:
                     current.rejected.append((str(path), key, str(exc), row.value))
                 current.end = row.index + 1
             if current is not None:
-                yield self._without_duplicates(current, ledger_dump)
+                yield from self._claimed(current, ledger_dump)
+            yield from self._claimed(None, ledger_dump)
             for w in dump.warnings:
                 self.warnings.append(w)
 
-    def _without_duplicates(self, batch: _Batch, ledger_dump: int) -> _Batch:
+    def _claimed(self, batch: _Batch | None, ledger_dump: int) -> Iterator[_Batch]:
+        """Hand `batch`'s keys to the ledger, and yield the batch held back before it, once its
+        claim is answered (None: the last batch of a dump). One batch is held back so a ledger
+        in another process (the dry run's) answers while this one reads on."""
+        held = self._held
+        self._held = None if batch is None else (batch, self.ledger.claim_later(
+            ledger_dump, batch.table.source,
+            [(fingerprint([batch.table.table, batch.owner, item.row.key]), item.position) for item in batch.items]))
+        if held is not None:
+            yield self._without_duplicates(held[0], held[1]())
+
+    def _without_duplicates(self, batch: _Batch, firsts: list) -> _Batch:
         """Rows whose key an earlier row had (in this batch, an earlier one, or another dump of
-        the same owner): rejected naming both positions, or kept with --duplicates last-wins."""
-        firsts = self.ledger.claim(ledger_dump, batch.table.source,
-                                   [(fingerprint([batch.table.table, batch.owner, item.row.key]), item.position)
-                                    for item in batch.items])
+        the same owner), as the ledger found them (`firsts`): rejected naming both positions, or
+        kept with --duplicates last-wins."""
         kept = []
         for item, first in zip(batch.items, firsts):
             if first is not None:

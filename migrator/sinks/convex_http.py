@@ -134,6 +134,10 @@ class CallStats:
 class ConvexClient:
     pipelined = False                  # calls wait on the network: the importer keeps several in flight on threads
 
+    def hosted_ledger(self) -> None:
+        """A deployment keeps no key ledger for the importer (the dry run's process does)."""
+        return None
+
     def __init__(self, deployment: Deployment, *, retry: RetryPolicy | None = None, timeout: float = 120.0,
                  sleep=time.sleep, pacer: Pacer | None = None, clock=time.monotonic):
         self.deployment = deployment

@@ -5,7 +5,9 @@ Calls are pipelined: `submit` hands a call on and returns a ticket, `answer` rea
 returned (answers come in submission order). In its own process (`separate=True`, what
 `import --dry-run` uses) the dry-run deployment works on another core while the importer
 reads and transforms the next batches, as a real deployment works while the client goes
-on, without threads waiting on each call in the importer's process.
+on, without threads waiting on each call in the importer's process. That process also keeps
+the dry run's throwaway key ledger (`hosted_ledger`), whose sqlite work would otherwise be
+the importer's: claims go to it over a pipe of their own, served before waiting calls.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ import itertools
 import multiprocessing
 import signal
 import threading
-from typing import Any
+from multiprocessing.connection import wait
+from typing import Any, Callable
 
 import orjson
 
 from ..collector import streaming_rows
 from ..errors import MigratorError
+from ..importer.key_ledger import KeyLedger, Position
 from ..plan.model import DatabasePlan
 from .convex_http import CallStats, ConvexCallError, ConvexFunctionError, Deployment
 from .dry_run import DryRunDeployment, DryRunReport
@@ -50,16 +54,24 @@ class DryRunClient:
         self._stopped: str | None = None               # why no more answers will come
         answers_in, answers_out = multiprocessing.Pipe(duplex=False)
         self._requests_in, self._requests = multiprocessing.Pipe(duplex=False)
+        ledger_here, ledger_there = multiprocessing.Pipe()
         context = _context()
-        forked = [self._requests, answers_in] if context.get_start_method() == "fork" else []
-        self._process = context.Process(target=_serve, args=(plan, keys_unique, self._requests_in, answers_out, forked),
+        forked = [self._requests, answers_in, ledger_here] if context.get_start_method() == "fork" else []
+        self._process = context.Process(target=_serve, args=(plan, keys_unique, self._requests_in, answers_out,
+                                                             ledger_there, forked),
                                         daemon=True, name="dexie-convex dry run")
         self._process.start()
         self._requests_in.close()
         answers_out.close()
+        ledger_there.close()
+        self._ledger = HostedLedger(ledger_here, self._gone)
         self._answers_in = answers_in
         self._receiver = threading.Thread(target=self._receive, daemon=True, name="dry run answers")
         self._receiver.start()
+
+    def hosted_ledger(self) -> "HostedLedger | None":
+        """The throwaway key ledger in the deployment's process (None when it runs in this one)."""
+        return None if self._local is not None else self._ledger
 
     @property
     def report(self) -> DryRunReport:
@@ -75,6 +87,7 @@ class DryRunClient:
             self._local.close()
             return
         self._requests.close()             # the deployment's process sees the end of its requests and stops
+        self._ledger.close()
         self._process.join(timeout=60)
         self._receiver.join(timeout=5)
 
@@ -155,13 +168,52 @@ class DryRunClient:
                              "run the dry run again")
 
 
+class HostedLedger:
+    """`KeyLedger`'s calls, answered by one in the deployment's process, in the order made."""
+
+    def __init__(self, conn, gone: Callable[[], MigratorError]):
+        self._conn, self._gone = conn, gone
+        self._sent = self._read = 0
+        self._results: dict[int, Any] = {}
+
+    def dump_number(self, identity: str, file: str, path: str) -> int:
+        return self._call("dump_number", identity, file, path)()
+
+    def claim_later(self, dump: int, table: str, entries: list[tuple[bytes, int]]) -> Callable[[], list[Position | None]]:
+        return self._call("claim", dump, table, entries)
+
+    def reset(self) -> None:
+        self._call("reset")()
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def _call(self, method: str, *args: Any) -> Callable[[], Any]:
+        try:
+            self._conn.send((method, args))
+        except OSError:
+            raise self._gone() from None
+        self._sent += 1
+        return lambda number=self._sent: self._result(number)
+
+    def _result(self, number: int) -> Any:
+        while self._read < number:
+            try:
+                self._results[self._read + 1] = self._conn.recv()
+            except (EOFError, OSError):
+                raise self._gone() from None
+            self._read += 1
+        return self._results.pop(number)
+
+
 def _context():
     """fork where there is one (starts at once, shares the loaded plan); spawn elsewhere."""
     return multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
 
 
-def _serve(plan: DatabasePlan, keys_unique: bool, requests, answers, importer_ends: list) -> None:
-    """The deployment's process: answer requests until the importer closes its end. Ctrl-C is
+def _serve(plan: DatabasePlan, keys_unique: bool, requests, answers, ledger_calls, importer_ends: list) -> None:
+    """The deployment's process: answer requests until the importer closes its end, and the
+    key ledger's calls first whenever there are some (the importer waits for those). Ctrl-C is
     the importer's to handle (it stops, then closes the pipe). `importer_ends`: the importer's
     ends of the pipes as a fork copied them, closed here, or the importer closing its end
     would not end the requests."""
@@ -169,13 +221,23 @@ def _serve(plan: DatabasePlan, keys_unique: bool, requests, answers, importer_en
     for end in importer_ends:
         end.close()
     deployment = DryRunDeployment(plan, keys_unique=keys_unique)
+    ledger = KeyLedger(None, fresh=True)
+    watched = [ledger_calls, requests]
     try:
         with streaming_rows():
             while True:
                 try:
+                    if ledger_calls in watched and ledger_calls in wait(watched):
+                        try:
+                            method, args = ledger_calls.recv()
+                            ledger_calls.send(getattr(ledger, method)(*args))
+                        except (EOFError, OSError):  # the importer closed the ledger (it stopped): calls go on
+                            watched.remove(ledger_calls)
+                        continue
                     request = requests.recv_bytes()
                     answers.send_bytes(deployment.answer(request))
                 except (EOFError, OSError):    # the importer is done (or gone)
                     return
     finally:
+        ledger.close()
         deployment.close()
