@@ -73,6 +73,57 @@ def test_generated_dumps_read_as_written(tmp_path_factory, rows, ensure_ascii, i
     assert [w for w in slow[2] if "lone surrogate" not in w] == fast[2]
 
 
+row_text = st.lists(st.sampled_from(["},{", "}]", "}", "{", '"', "\\", "a", "é", "\ud800"]), max_size=6).map("".join)
+row_values = st.recursive(
+    # -2**63 left out: the event reader refuses it ("integer overflow"), see the README's notes
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70).filter(lambda n: n != -(2**63))
+    | st.sampled_from([2**63, -(2**63) - 1, 2**64 + 1])
+    | st.floats(allow_nan=False, allow_infinity=False) | row_text,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(row_text, inner, max_size=3), max_leaves=12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.dictionaries(row_text, row_values, max_size=4), max_size=8), st.booleans(),
+       st.sampled_from([7, 64, 4096]))
+def test_object_rows_read_by_their_boundaries_as_written(tmp_path_factory, values, ensure_ascii, chunk):
+    """Inbound rows (objects, joined by `,`) are read by orjson where they end at `},{` or `}]`:
+    nested objects, arrays of them, those characters inside strings, integers outside int64 and
+    lone surrogates give the rows the scanner gives."""
+    rows = [{**v, "id": i} for i, v in enumerate(values)]
+    doc = {"formatName": "dexie", "formatVersion": 1,
+           "data": {"databaseName": "h", "databaseVersion": 1,
+                    "tables": [{"name": "t", "schema": "id", "rowCount": len(rows)}],
+                    "data": [{"tableName": "t", "inbound": True, "rows": rows}]}}
+    path = tmp_path_factory.mktemp("o") / "d.json"
+    path.write_bytes(json.dumps(doc, ensure_ascii=ensure_ascii, separators=(",", ":")).encode("utf-8", "backslashreplace"))
+    window.CHUNK, saved = chunk, window.CHUNK
+    try:
+        fast = read_with(FAST_READERS, path)
+        slow = read_with(SLOW_READERS, path)
+    finally:
+        window.CHUNK = saved
+    assert fast[0] == [("t", i, repr(i), repr(as_js(r))) for i, r in enumerate(rows)]
+    assert fast[:2] == slow[:2]
+    assert [w for w in slow[2] if "lone surrogate" not in w] == fast[2]
+
+
+def test_rows_with_arrays_of_objects_stop_the_boundary_tries(tmp_path, monkeypatch):
+    """Every row holds `},{` inside: after enough failed tries, the scanner reads on alone."""
+    monkeypatch.setattr(window, "_BOUNDED_MISSES", 5)
+    rows = [{"id": i, "items": [{"n": 1}, {"n": 2}]} for i in range(20)]
+    doc = {"formatName": "dexie", "formatVersion": 1,
+           "data": {"databaseName": "h", "databaseVersion": 1, "tables": [{"name": "t", "schema": "id"}],
+                    "data": [{"tableName": "t", "inbound": True, "rows": rows}]}}
+    path = tmp_path / "d.json"
+    path.write_text(json.dumps(doc, separators=(",", ":")))
+    with path.open("rb") as f:
+        kind = _sniff(path, f)
+        f.seek(0)
+        reader = FAST_READERS[kind](path, f)
+        assert [r.value for r in reader.rows()] == rows
+        assert reader.window._bounded is False and reader.window._misses == 6
+
+
 def test_every_truncation_is_an_error_naming_where(tmp_path):
     full = dexie_dump([{"a": [1, "é", None]}, "x" * 40, 12345678901234567890123], False, None, False)
     header_end = full.index(b'"rows":[') + 8

@@ -20,6 +20,8 @@ import json
 import re
 from typing import Any, BinaryIO, Iterator
 
+import orjson
+
 from .stream import INT64_MAX, INT64_MIN, LONG_INT, TOKEN, RepairLog
 
 CHUNK = 1024 * 1024
@@ -31,6 +33,8 @@ _LONG_INT = re.compile(LONG_INT.pattern.decode())
 _TOKEN = re.compile(TOKEN.pattern.decode(), re.DOTALL)
 _DIGIT_AS_0 = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
 _RUN = b"0" * 19
+_UNBOUNDED = object()
+_BOUNDED_MISSES = 1000        # rows orjson could not read (and more than it read) before the scanner reads every row
 
 
 class SlowPath(Exception):
@@ -79,6 +83,8 @@ class JsonWindow:
         self._runs = False           # may buf hold 19 digits in a row? (see _digit_run)
         self._tail = b""             # the last bytes read, for a run across two chunks
         self._long_at = -1           # index in buf of the next 19-digit run (len(buf): none)
+        self._bounded = True         # try orjson on rows first (`_bounded_object`)
+        self._hits = self._misses = 0   # rows it read, and could not read
         head = raw.read(len(BOM))
         if head == BOM:
             self.base = len(BOM)
@@ -157,6 +163,11 @@ class JsonWindow:
         """The next whole JSON value (built in C) and the index in `buf` where it starts."""
         if self.pos >= len(self.buf) or self.buf[self.pos] in _BLANKS:
             self.peek()
+        if self._bounded and self.buf.startswith("{", self.pos):
+            start = self.pos
+            found = self._bounded_object(start)
+            if found is not _UNBOUNDED:
+                return found, start
         while True:
             start = self.pos
             try:
@@ -174,6 +185,32 @@ class JsonWindow:
             if self._runs and self._long_at < end and self._long_int_in(start, end):
                 value = self._as_js(value, start, end)
             return value, start
+
+    def _bounded_object(self, start: int) -> Any:
+        """The object at `start` parsed by orjson (about twice the speed of the stdlib's scanner)
+        when it ends where rows are joined, `},{` (or at `}]`, the last row); else _UNBOUNDED.
+        A piece from an object's start that parses whole ends where that object ends, so a
+        `},{` inside a string or a nested array only makes this one try fail: the scanner then
+        reads the value. What orjson reads differently is left to the scanner: a row with 19
+        digits in a row (an integer outside int64, noted as a repair), a lone surrogate escape,
+        a number beyond any float. Dumps where it fails more often than not stop trying."""
+        buf = self.buf
+        end = buf.find("},{", start)
+        if end < 0:
+            end = buf.find("}]", start)
+        if end >= 0 and not (self._runs and self._long_at <= end and self._long_int_in(start, end + 1)):
+            try:
+                value = orjson.loads(buf[start:end + 1])
+            except orjson.JSONDecodeError:
+                pass
+            else:
+                self.pos = end + 1
+                self._hits += 1
+                return value
+        self._misses += 1
+        if self._misses > _BOUNDED_MISSES and self._misses > self._hits:
+            self._bounded = False
+        return _UNBOUNDED
 
     def _long_int_in(self, start: int, end: int) -> bool:
         if self._long_at < start:

@@ -137,9 +137,10 @@ class DryRunDeployment:
         row_ids = ([fingerprint([table, scope, row["doc"].get(key_field)]) for row in rows] if table in self._kept
                    else [None] * len(rows))
         sizes = convex_sizes or [None] * len(rows)
-        with self._store.batch(row_ids, self._likely_unique_entries(table, rows)):
-            return [self._upsert(table, row, size, row_id, args.get("deferRefs", False), owner)
-                    for row, size, row_id in zip(rows, sizes, row_ids)]
+        per_row = self._likely_unique_entries(table, rows, owner)
+        with self._store.batch(row_ids, [e for entries in per_row for e in entries.values()]):
+            return [self._upsert(table, row, size, row_id, args.get("deferRefs", False), owner, entries)
+                    for row, size, row_id, entries in zip(rows, sizes, row_ids, per_row)]
 
     def action(self, path: str, args: dict) -> Any:
         if path != f"{MODULE}:storeFile":
@@ -153,24 +154,26 @@ class DryRunDeployment:
             self._store.put_file(args["sha256"], known)
         return known
 
-    def _likely_unique_entries(self, table: str, rows: list[dict]) -> list[bytes]:
-        """The unique-index entries the rows hold as sent, to fetch in one query. An index over a
-        reference field is left out: its value changes (to an id) before the check."""
+    def _likely_unique_entries(self, table: str, rows: list[dict], owner: dict | None) -> list[dict[str, bytes]]:
+        """Per row, the unique-index entries it holds as sent (index -> entry), to fetch in one
+        query and not to fingerprint again. An index over a reference field or the owner field
+        is left out: its value changes (to an id, to the owner) before the check."""
         spec = self.spec[table]
-        entries = []
+        per_row: list[dict[str, bytes]] = [{} for _ in rows]
         for unique in spec["unique"]:
-            if any(f in spec["refs"] for f in unique["fields"]):
+            if any(f in spec["refs"] or (owner and f == owner["field"]) for f in unique["fields"]):
                 continue
-            for row in rows:
+            for row, entries in zip(rows, per_row):
                 values = [_at_path(row["doc"], f) for f in unique["fields"]]
                 if not any(v is _MISSING for v in values):
-                    entries.append(fingerprint([table, unique["index"], values]))
-        return entries
+                    entries[unique["index"]] = fingerprint([table, unique["index"], values])
+        return per_row
 
     # -- upsertBatch, row by row (the order of the generated mutation) ---------------------
     def _upsert(self, table: str, row: dict, convex_size: int | None, row_id: bytes | None, defer: bool,
-                owner: dict | None) -> dict:
-        """`row_id` None: a row not kept (`keys_unique`), so new."""
+                owner: dict | None, known_entries: dict[str, bytes]) -> dict:
+        """`row_id` None: a row not kept (`keys_unique`), so new. `known_entries`: its unique-index
+        entries already fingerprinted (`_likely_unique_entries`)."""
         spec = self.spec[table]
         scope = owner["value"] if owner else None
         doc = row["doc"]
@@ -186,10 +189,12 @@ class DryRunDeployment:
         existing = None if row_id is None else self._store.row(row_id)
         unique_keys = []
         for unique in spec["unique"]:
-            values = [_at_path(doc, f) for f in unique["fields"]]
-            if any(v is _MISSING for v in values):
-                continue
-            entry = fingerprint([table, unique["index"], values])
+            entry = known_entries.get(unique["index"])
+            if entry is None:
+                values = [_at_path(doc, f) for f in unique["fields"]]
+                if any(v is _MISSING for v in values):
+                    continue
+                entry = fingerprint([table, unique["index"], values])
             holder = self._store.unique_holder(entry)
             if holder is not None and (existing is None or holder[0] != existing.number):
                 return {"status": "failed", "reason": f"unique index {unique['index']} ({', '.join(unique['fields'])}): "
