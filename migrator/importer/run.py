@@ -122,7 +122,7 @@ class ImportStopped(MigratorError):
         super().__init__(message, remedy)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Pending:
     """One row on its way: enough to count it and, if it fails, to reject it with its data."""
 
@@ -287,11 +287,12 @@ class Importer:
                                             "re-run `dexie-convex plan` with this dump")
                     if not table.skip:
                         counts, acknowledged = self._counts(table.table), self.checkpoint.table(dump_id, table.table)
+                        resumed = acknowledged.done_until > 0 or bool(acknowledged.finished)   # rows to skip
                         self._started.setdefault(table.table, time.monotonic())
                 _show_progress(progress, dump, row.table, done_before)
                 if table.skip:
                     continue
-                if acknowledged.is_done(row.index):
+                if resumed and acknowledged.is_done(row.index):
                     counts["skipped"] += 1
                     continue
                 counts["read"] += 1
@@ -340,6 +341,8 @@ class Importer:
                         "(--duplicates last-wins writes the later row over the first)"), item.source))
                     continue
             kept.append(item)
+        if len(kept) < len(batch.items):
+            batch.size = sum(item.size for item in kept)
         batch.items = kept
         return batch
 
@@ -409,7 +412,8 @@ class Importer:
                 return (self._send(batch, [items[i] for i in ready[:mid]])
                         + self._send(batch, [items[i] for i in ready[mid:]]))
             try:
-                if len(ready) > 1 and sum(items[i].size for i in ready) > 2 * self.client.pacer.batch_bytes(batch.size):
+                size = batch.size if items is batch.items and len(ready) == len(items) else sum(items[i].size for i in ready)
+                if len(ready) > 1 and size > 2 * self.client.pacer.batch_bytes(batch.size):
                     raise Oversized(UPSERT, "made before the deployment throttled")
                 replies = call()
             except Oversized:                  # larger than the deployment's pace allows: send it in halves

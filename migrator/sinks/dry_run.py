@@ -87,6 +87,7 @@ class DryRunDeployment:
         referenced = {ref["table"] for spec in self.spec.values() for ref in spec["refs"].values()}
         self._kept = {t for t, spec in self.spec.items() if not keys_unique or spec["refs"] or t in referenced}
         self._tables: list[str] = []                # table names; rows name theirs by index here
+        self._table_numbers: dict[str, int] = {}    # and back
 
     def close(self) -> None:
         self._store.close()
@@ -179,12 +180,14 @@ class DryRunDeployment:
         doc = row["doc"]
         if owner:
             doc[owner["field"]] = owner["value"]
-        try:
-            deferred, missing = self._resolve_refs(spec, doc, defer, scope)
-        except ValueError as exc:
-            return {"status": "failed", "reason": str(exc)}
-        if any(not spec["refs"][f]["optional"] for f in deferred):
-            return {"status": "deferred", "deferred": deferred}     # a required reference: nothing written
+        deferred: list[str] = []
+        if spec["refs"]:
+            try:
+                deferred, missing = self._resolve_refs(spec, doc, defer, scope)
+            except ValueError as exc:
+                return {"status": "failed", "reason": str(exc)}
+            if any(not spec["refs"][f]["optional"] for f in deferred):
+                return {"status": "deferred", "deferred": deferred}     # a required reference: nothing written
         key = doc.get(spec["keyField"])
         existing = None if row_id is None else self._store.row(row_id)
         unique_keys = []
@@ -202,12 +205,12 @@ class DryRunDeployment:
             unique_keys.append(entry)
         number = existing.number if existing else self._store.count + 1     # the next insert's number
         table_number = self._table_number(table)
-        problems = self._check_added(table, spec, doc, convex_size, owner)
+        problems = self._check_added(table, spec, doc, convex_size, owner) if spec["refs"] or owner else []
         sides = row.get("sides")
-        small = size_problem(convex_size + SIDE_ROW_OVERHEAD) is None    # so is each side row
-        for side in spec["sides"]:
-            if small and side["table"] in self._sides_checked:
-                continue
+        to_check = spec["sides"]
+        if to_check and size_problem(convex_size + SIDE_ROW_OVERHEAD) is None:     # so is each side row
+            to_check = [side for side in to_check if side["table"] not in self._sides_checked]
+        for side in to_check:
             for value in (sides or {}).get(side["table"], []):
                 side_doc = {"owner": _placeholder(number, table_number), "value": decode(value)}
                 problems += [f"side table {side['table']}: {p}"
@@ -230,10 +233,8 @@ class DryRunDeployment:
 
     def _check_added(self, table: str, spec: dict, doc: dict, checked_size: int, owner: dict | None) -> list:
         """The fields the transform could not check (references, now ids, and the owner), and the
-        size of the whole document with them."""
+        size of the whole document with them (asked only when the table has such fields)."""
         added = [*spec["refs"], *([owner["field"]] if owner else [])]
-        if not added:
-            return []                      # the transform checked the whole document
         fields = self.fields[table]
         present = {f: doc[f] for f in added if f in doc}
         problems = check_document(present, {f: fields[f] for f in added if f in fields}, self._id_table)
@@ -269,9 +270,11 @@ class DryRunDeployment:
 
     # -- placeholder ids -------------------------------------------------------------------
     def _table_number(self, table: str) -> int:
-        if table not in self._tables:
+        number = self._table_numbers.get(table)
+        if number is None:
+            number = self._table_numbers[table] = len(self._tables)
             self._tables.append(table)
-        return self._tables.index(table)
+        return number
 
     def _id_table(self, value: str) -> str | None:
         """Ids this dry run handed out know their table; anything else is checked loosely."""
