@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
-from ..ondisk import open_store, remove_store, transaction
+from ..ondisk import fingerprint, open_store, remove_store, transaction
 
 _LOOKUP_CHUNK = 500            # keys per SELECT ... IN (...)
 
@@ -88,10 +88,12 @@ class KeyLedger:
                 self.db.executemany("INSERT INTO keys (id, dump, tab, row) VALUES (?, ?, ?, ?)", new)
         return found
 
-    def claim_later(self, dump: int, table: str, entries: list[tuple[bytes, int]]) -> Callable[[], list[Position | None]]:
-        """`claim`, its answer read by calling what this returns (a ledger in another process
-        answers meanwhile: `dry_run_client.HostedLedger`; this one has answered already)."""
-        found = self.claim(dump, table, entries)
+    def claim_later(self, dump: int, table: str, scope: tuple[str, str | None],
+                    keys: list[tuple[Any, int]]) -> Callable[[], list[Position | None]]:
+        """`claim` of (Convex-encoded key, row index) pairs in `scope` (Convex table, owner), its
+        answer read by calling what this returns (a ledger in another process answers meanwhile:
+        `dry_run_client.HostedLedger`, which is also where the keys are fingerprinted)."""
+        found = self.claim(dump, table, [(fingerprint([*scope, key]), row) for key, row in keys])
         return lambda: found
 
     def _path(self, dump: int) -> str:

@@ -30,7 +30,6 @@ from ..dumps import open_dump
 from ..collector import streaming_rows
 from ..errors import MigratorError
 from ..generate.import_module import MODULE, plan_hash
-from ..ondisk import fingerprint
 from ..plan.model import DatabasePlan, TablePlan
 from ..sinks.convex_http import ConvexCallError, ConvexClient, ConvexFunctionError, Oversized
 from ..sinks.wire import Encoded, decode
@@ -321,8 +320,8 @@ class Importer:
         in another process (the dry run's) answers while this one reads on."""
         held = self._held
         self._held = None if batch is None else (batch, self.ledger.claim_later(
-            ledger_dump, batch.table.source,
-            [(fingerprint([batch.table.table, batch.owner, item.row.key]), item.position) for item in batch.items]))
+            ledger_dump, batch.table.source, (batch.table.table, batch.owner),
+            [(item.row.key, item.position) for item in batch.items]))
         if held is not None:
             yield self._without_duplicates(held[0], held[1]())
 

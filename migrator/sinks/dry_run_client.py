@@ -179,8 +179,9 @@ class HostedLedger:
     def dump_number(self, identity: str, file: str, path: str) -> int:
         return self._call("dump_number", identity, file, path)()
 
-    def claim_later(self, dump: int, table: str, entries: list[tuple[bytes, int]]) -> Callable[[], list[Position | None]]:
-        return self._call("claim", dump, table, entries)
+    def claim_later(self, dump: int, table: str, scope: tuple[str, str | None],
+                    keys: list[tuple[Any, int]]) -> Callable[[], list[Position | None]]:
+        return self._call("claim_later", dump, table, scope, keys)
 
     def reset(self) -> None:
         self._call("reset")()
@@ -230,7 +231,8 @@ def _serve(plan: DatabasePlan, keys_unique: bool, requests, answers, ledger_call
                     if ledger_calls in watched and ledger_calls in wait(watched):
                         try:
                             method, args = ledger_calls.recv()
-                            ledger_calls.send(getattr(ledger, method)(*args))
+                            found = getattr(ledger, method)(*args)
+                            ledger_calls.send(found() if method == "claim_later" else found)
                         except (EOFError, OSError):  # the importer closed the ledger (it stopped): calls go on
                             watched.remove(ledger_calls)
                         continue
