@@ -1,10 +1,11 @@
 """A sliding window of decoded text over a dump, parsed one whole value at a time in C.
 
 The fast readers walk a dump's outer structure (a few tokens per table) themselves and hand
-each row to the stdlib's C scanner (`JSONDecoder.raw_decode`), which builds the row as a
-Python object and says where it ends: one Python call per row, not one per JSON event. The
-scanner reads lone surrogate escapes and integers of any size natively; an integer outside
-int64 becomes the float JS reads. Such integers are looked for with a regex only in a
+each row to a C parser: orjson where the row ends at the `},{` that joins rows (or the `}]`
+after the last), else the stdlib's scanner (`JSONDecoder.raw_decode`), which builds the row
+as a Python object and says where it ends: one Python call per row, not one per JSON event.
+The scanner reads lone surrogate escapes and integers of any size natively; an integer
+outside int64 becomes the float JS reads. Such integers are looked for with a regex only in a
 window whose bytes hold a run of 19 digits (a C `translate` of each chunk says), so rows
 without one cost nothing.
 

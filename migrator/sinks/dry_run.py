@@ -13,7 +13,8 @@ per-transaction limits (the importer's batch sizes stay below them) and the re-s
 a batch in halves when one row's side rows fail (the row fails here directly), so the
 batch count is that of a run where no batch is split. What it "wrote" (fingerprints of
 keys and contents, unique-index entries, files) is kept on disk (`dry_run_store`), so its
-memory does not grow with the row count.
+memory does not grow with the row count; a row that nothing can ask for again is not kept
+(`keys_unique`).
 """
 
 from __future__ import annotations
