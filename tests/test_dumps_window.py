@@ -62,15 +62,28 @@ def test_generated_dumps_read_as_written(tmp_path_factory, rows, ensure_ascii, i
     path = tmp_path_factory.mktemp("h") / "d.json"
     path.write_bytes(dexie_dump(rows, ensure_ascii, indent, trailing))
     expected = [("t", i, repr(i), repr(as_js(v))) for i, v in enumerate(rows)]
-    window.CHUNK, saved = chunk, window.CHUNK
-    try:
-        fast = read_with(FAST_READERS, path)
-        slow = read_with(SLOW_READERS, path)
-    finally:
-        window.CHUNK = saved
+    fast, slow = read_both(path, chunk)
     assert fast[0] == expected and fast[:2] == slow[:2]
     # the same repairs, named alike (the event reader also notes the lone surrogates it repairs)
     assert [w for w in slow[2] if "lone surrogate" not in w] == fast[2]
+
+
+def read_both(path, chunk: int):
+    """The fast and the event-level reader's (rows, tables, warnings), with a window of `chunk`."""
+    window.CHUNK, saved = chunk, window.CHUNK
+    try:
+        return read_with(FAST_READERS, path), read_with(SLOW_READERS, path)
+    finally:
+        window.CHUNK = saved
+
+
+def inbound_dump(rows: list[dict], ensure_ascii: bool) -> bytes:
+    """An inbound table of object rows keyed by `id`, as JSON.stringify writes it."""
+    doc = {"formatName": "dexie", "formatVersion": 1,
+           "data": {"databaseName": "h", "databaseVersion": 1,
+                    "tables": [{"name": "t", "schema": "id", "rowCount": len(rows)}],
+                    "data": [{"tableName": "t", "inbound": True, "rows": rows}]}}
+    return json.dumps(doc, ensure_ascii=ensure_ascii, separators=(",", ":")).encode("utf-8", "backslashreplace")
 
 
 row_text = st.lists(st.sampled_from(["},{", "}]", "}", "{", '"', "\\", "a", "é", "\ud800"]), max_size=6).map("".join)
@@ -90,18 +103,9 @@ def test_object_rows_read_by_their_boundaries_as_written(tmp_path_factory, value
     nested objects, arrays of them, those characters inside strings, integers outside int64 and
     lone surrogates give the rows the scanner gives."""
     rows = [{**v, "id": i} for i, v in enumerate(values)]
-    doc = {"formatName": "dexie", "formatVersion": 1,
-           "data": {"databaseName": "h", "databaseVersion": 1,
-                    "tables": [{"name": "t", "schema": "id", "rowCount": len(rows)}],
-                    "data": [{"tableName": "t", "inbound": True, "rows": rows}]}}
     path = tmp_path_factory.mktemp("o") / "d.json"
-    path.write_bytes(json.dumps(doc, ensure_ascii=ensure_ascii, separators=(",", ":")).encode("utf-8", "backslashreplace"))
-    window.CHUNK, saved = chunk, window.CHUNK
-    try:
-        fast = read_with(FAST_READERS, path)
-        slow = read_with(SLOW_READERS, path)
-    finally:
-        window.CHUNK = saved
+    path.write_bytes(inbound_dump(rows, ensure_ascii))
+    fast, slow = read_both(path, chunk)
     assert fast[0] == [("t", i, repr(i), repr(as_js(r))) for i, r in enumerate(rows)]
     assert fast[:2] == slow[:2]
     assert [w for w in slow[2] if "lone surrogate" not in w] == fast[2]
@@ -111,11 +115,8 @@ def test_rows_with_arrays_of_objects_stop_the_boundary_tries(tmp_path, monkeypat
     """Every row holds `},{` inside: after enough failed tries, the scanner reads on alone."""
     monkeypatch.setattr(window, "_BOUNDED_MISSES", 5)
     rows = [{"id": i, "items": [{"n": 1}, {"n": 2}]} for i in range(20)]
-    doc = {"formatName": "dexie", "formatVersion": 1,
-           "data": {"databaseName": "h", "databaseVersion": 1, "tables": [{"name": "t", "schema": "id"}],
-                    "data": [{"tableName": "t", "inbound": True, "rows": rows}]}}
     path = tmp_path / "d.json"
-    path.write_text(json.dumps(doc, separators=(",", ":")))
+    path.write_bytes(inbound_dump(rows, True))
     with path.open("rb") as f:
         kind = _sniff(path, f)
         f.seek(0)
