@@ -27,7 +27,7 @@ import orjson
 from tqdm import tqdm
 
 from ..dumps import open_dump
-from ..collector import streaming_rows
+from ..collector import Sweeper, streaming_rows
 from ..errors import MigratorError
 from ..generate.import_module import MODULE, plan_hash
 from ..plan.model import DatabasePlan, TablePlan
@@ -214,6 +214,7 @@ class Importer:
         self.ledger = (_open_ledger(options.state_dir / "keys.sqlite", self.checkpoint, fresh=not cp_path.exists())
                        if options.resumable else client.hosted_ledger() or KeyLedger(None, fresh=True))
         self._held: tuple[_Batch, Callable[[], list]] | None = None     # a batch whose ledger claim is out
+        self._sweeper = Sweeper()          # streaming_rows() gives the run its own
         self._blob_ids: dict[str, str] = {}
         self._lock = threading.Lock()
         self._started: dict[str, float] = {}
@@ -481,6 +482,7 @@ class Importer:
             for path in (Path(deferred_file.name), self.rejects.path, self.dangling.path):
                 self.checkpoint.note_file(path)
             self.checkpoint.save()
+        self._sweeper.batch_done()
         if self.options.max_errors is not None and self.checkpoint.total("rejected") > self.options.max_errors:
             raise _TooManyErrors()
 
@@ -499,9 +501,10 @@ class Importer:
         progress = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, disable=not show,
                         dynamic_ncols=True, desc="reading")
         try:
-            with streaming_rows(), self._deferred_path(self.checkpoint.round).open("ab") as deferred_file:
+            with streaming_rows() as self._sweeper, \
+                    self._deferred_path(self.checkpoint.round).open("ab") as deferred_file:
                 self._pump(self._first_pass(dumps, progress), deferred_file)
-            with streaming_rows():
+            with streaming_rows() as self._sweeper:
                 self._resolve_deferred()
         except _TooManyErrors:
             self.summary.stopped = f"more than --max-errors {self.options.max_errors} rows rejected"

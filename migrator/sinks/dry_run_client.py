@@ -225,7 +225,7 @@ def _serve(plan: DatabasePlan, keys_unique: bool, requests, answers, ledger_call
     ledger = KeyLedger(None, fresh=True)
     watched = [ledger_calls, requests]
     try:
-        with streaming_rows():
+        with streaming_rows() as sweeper:
             while True:
                 try:
                     if ledger_calls in watched and ledger_calls in wait(watched):
@@ -238,6 +238,7 @@ def _serve(plan: DatabasePlan, keys_unique: bool, requests, answers, ledger_call
                         continue
                     request = requests.recv_bytes()
                     answers.send_bytes(deployment.answer(request))
+                    sweeper.batch_done()
                 except (EOFError, OSError):    # the importer is done (or gone)
                     return
     finally:
