@@ -122,7 +122,7 @@ def test_rows_with_arrays_of_objects_stop_the_boundary_tries(tmp_path, monkeypat
         f.seek(0)
         reader = FAST_READERS[kind](path, f)
         assert [r.value for r in reader.rows()] == rows
-        assert reader.window._bounded is False and reader.window._misses == 6
+        assert reader.window._bounded is False and reader.window._misses == 6     # then the scanner alone
 
 
 def test_every_truncation_is_an_error_naming_where(tmp_path):

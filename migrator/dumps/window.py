@@ -35,7 +35,8 @@ _TOKEN = re.compile(TOKEN.pattern.decode(), re.DOTALL)
 _DIGIT_AS_0 = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
 _RUN = b"0" * 19
 _UNBOUNDED = object()
-_BOUNDED_MISSES = 1000        # rows orjson could not read (and more than it read) before the scanner reads every row
+_BOUNDED_MISSES = 32          # rows orjson could not read (and more than it read) before the scanner reads every row
+                              # (a pretty-printed dump, where rows are joined by `},\n  {`, stops after these)
 
 
 class SlowPath(Exception):
