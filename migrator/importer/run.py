@@ -279,6 +279,7 @@ class Importer:
                                     "with `skip: true`")
             current: _Batch | None = None
             source = None                      # the table being read, and what belongs to it
+            name = str(path)
             for row in dump.rows():
                 if row.table != source:
                     source, table = row.table, self.by_source.get(row.table)
@@ -288,8 +289,10 @@ class Importer:
                     if not table.skip:
                         counts, acknowledged = self._counts(table.table), self.checkpoint.table(dump_id, table.table)
                         resumed = acknowledged.done_until > 0 or bool(acknowledged.finished)   # rows to skip
+                        prepare = self.transforms.tables[table.source].prepare
                         self._started.setdefault(table.table, time.monotonic())
-                _show_progress(progress, dump, row.table, done_before)
+                if not progress.disable:
+                    _show_progress(progress, dump, row.table, done_before)
                 if table.skip:
                     continue
                 if resumed and acknowledged.is_done(row.index):
@@ -303,11 +306,11 @@ class Importer:
                 if current is None:
                     current = _Batch(dump_id, table, row.index, row.index, [], owner)
                 try:
-                    converted = self.transforms.prepare(table, key, row.value)
-                    current.add(_Pending(str(path), table, key, row.value, converted, converted.request_bytes,
+                    converted = prepare(key, row.value)
+                    current.add(_Pending(name, table, key, row.value, converted, converted.request_bytes,
                                          position=row.index))
                 except ValueError as exc:      # ValueRejected, or a value the wire cannot carry
-                    current.rejected.append((str(path), key, str(exc), row.value))
+                    current.rejected.append((name, key, str(exc), row.value))
                 current.end = row.index + 1
             if current is not None:
                 yield from self._claimed(current, ledger_dump)
@@ -636,9 +639,7 @@ class Importer:
 
 
 def _show_progress(progress: tqdm, dump, table: str, done_before: int) -> None:
-    """Bytes of the dumps read so far, and the table being read."""
-    if progress.disable:
-        return
+    """Bytes of the dumps read so far, and the table being read (asked only while shown)."""
     if progress.desc != table:
         progress.set_description_str(table, refresh=False)
     progress.update(done_before + dump.bytes_read - progress.n)
