@@ -141,7 +141,7 @@ class DexieExportReader:
                     rows = TableRows(by_name, self._table, inbound, self.warnings, self.path)
                     done = skip.get(rows.table.name, 0)
                 if index >= done:
-                    yield rows.row(index, raw)
+                    yield rows.row(index, raw, self.window.text)
             except BadDump as problem:
                 raise self._fail(problem, self.window.offset(start)) from None
         if rows is not None:

@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 from ..dexie_schema import DexieSchemaError, TableSchema, parse_legacy_spec
 from ..jsvalues import JsBlob, JsFile
-from .model import DumpRow, DumpTable
+from .model import DumpRow, DumpTable, RowText
 from .typeson import UnknownType, revive_row
 
 ROWS_PREFIX = "data.data.item.rows.item"     # where the rows sit, as an ijson prefix
@@ -97,7 +97,8 @@ class TableRows:
         self.outbound = inbound is False or (inbound is None and table.schema is not None and table.schema.outbound)
         self.key_of = key_getter(table.schema)
 
-    def row(self, index: int, raw: Any) -> DumpRow:
+    def row(self, index: int, raw: Any, text: str | None = None) -> DumpRow:
+        """`text`: the row's JSON text, when `raw` is what orjson parses it to."""
         try:
             value = revive_row(raw)
         except UnknownType as exc:
@@ -107,8 +108,10 @@ class TableRows:
         if self.outbound:
             if not (isinstance(value, list) and len(value) == 2):
                 raise BadDump("an outbound row must be a [key, value] pair")
-            return DumpRow(table=self.table.name, index=index, key=value[0], value=value[1])
-        return DumpRow(table=self.table.name, index=index, key=self.key_of(value), value=value)
+            return DumpRow(table=self.table.name, index=index, key=value[0], value=value[1],
+                           text=None if text is None else RowText(text, self, index))
+        return DumpRow(table=self.table.name, index=index, key=self.key_of(value), value=value,
+                       text=None if text is None else RowText(text, self, index))
 
 
 def row_count_warnings(path: object, tables: list[DumpTable], seen: dict[str, int]) -> list[str]:

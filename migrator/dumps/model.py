@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
+
+import orjson
 
 from ..dexie_schema import TableSchema
 
@@ -22,3 +24,33 @@ class DumpRow:
     index: int      # position of the row within its table, from 0
     key: Any        # outbound: the stored key; inbound: the value at the key path (tuple if compound)
     value: Any      # the revived JS value
+    text: "RowText | None" = None   # the row's text, when the reader can parse it again to `value`
+
+    def source(self) -> Any:
+        """What to keep of the row while it is in flight, to reject it with its data later
+        (`source_value`): its text when there is one, else its value."""
+        return self.value if self.text is None else self.text
+
+
+class RowReader(Protocol):
+    def row(self, index: int, raw: Any) -> DumpRow: ...
+
+
+@dataclass(slots=True)
+class RowText:
+    """A row kept as the JSON text it was read from: one string of a few hundred bytes where
+    its parsed value is dozens of objects. The import holds each row until its batch is
+    answered; a thousand parsed rows in flight cost it a third of its time in cache misses
+    (benchmarks/pipeline.py), and almost no row is ever needed again (rejected)."""
+
+    text: str
+    reader: RowReader        # parses it as it did the first time (revived, keyed)
+    index: int
+
+    def value(self) -> Any:
+        return self.reader.row(self.index, orjson.loads(self.text)).value
+
+
+def source_value(source: Any) -> Any:
+    """The revived value of what `DumpRow.source` gave."""
+    return source.value() if type(source) is RowText else source

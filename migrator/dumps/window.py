@@ -87,6 +87,7 @@ class JsonWindow:
         self._long_at = -1           # index in buf of the next 19-digit run (len(buf): none)
         self._bounded = True         # try orjson on rows first (`_bounded_object`)
         self._hits = self._misses = 0   # rows it read, and could not read
+        self.text: str | None = None    # the text of the value `value` returned last, when orjson read it
         head = raw.read(len(BOM))
         if head == BOM:
             self.base = len(BOM)
@@ -162,7 +163,9 @@ class JsonWindow:
         return False
 
     def value(self) -> tuple[Any, int]:
-        """The next whole JSON value (built in C) and the index in `buf` where it starts."""
+        """The next whole JSON value (built in C) and the index in `buf` where it starts; `text`
+        is then its text when orjson read it (and reads it again the same), else None."""
+        self.text = None
         if self.pos >= len(self.buf) or self.buf[self.pos] in _BLANKS:
             self.peek()
         if self._bounded and self.buf.startswith("{", self.pos):
@@ -201,13 +204,15 @@ class JsonWindow:
         if end < 0:
             end = buf.find("}]", start)
         if end >= 0 and not (self._runs and self._long_at <= end and self._long_int_in(start, end + 1)):
+            text = buf[start:end + 1]
             try:
-                value = orjson.loads(buf[start:end + 1])
+                value = orjson.loads(text)
             except orjson.JSONDecodeError:
                 pass
             else:
                 self.pos = end + 1
                 self._hits += 1
+                self.text = text
                 return value
         self._misses += 1
         if self._misses > _BOUNDED_MISSES and self._misses > self._hits:

@@ -27,6 +27,7 @@ import orjson
 from tqdm import tqdm
 
 from ..dumps import open_dump
+from ..dumps.model import source_value
 from ..collector import Sweeper, streaming_rows
 from ..errors import MigratorError
 from ..generate.import_module import MODULE, plan_hash
@@ -42,6 +43,7 @@ from .rejects import JsonLinesFile, RejectsFile, jsonable
 
 MiB = 1024 * 1024
 MAX_ACTION_BLOB = 15 * MiB
+HELD_CLAIMS = 1                        # batches read ahead of their key-ledger claims (`Importer._claimed`)
 RECENT_FILES = 4096                    # sha256 -> storage id kept to skip storeFile calls (not every file)
 # Per table: `read`/`skipped` say what this run read; the rest settle rows (RUN_KEYS are per run only).
 COUNT_KEYS = ("read", "inserted", "updated", "unchanged", "rejected", "duplicates", "deferred", "resolved", "dangling",
@@ -128,7 +130,7 @@ class _Pending:
     dump: str
     table: TablePlan
     key: Any
-    source: Any
+    source: Any                # the row as read (`DumpRow.source`: its text, parsed again to reject it)
     row: PreparedRow
     size: int
     blobs: int = 0
@@ -213,7 +215,7 @@ class Importer:
         self.summary = ImportSummary(rejects_path=self.rejects.path, dangling_path=self.dangling.path)
         self.ledger = (_open_ledger(options.state_dir / "keys.sqlite", self.checkpoint, fresh=not cp_path.exists())
                        if options.resumable else client.hosted_ledger() or KeyLedger(None, fresh=True))
-        self._held: tuple[_Batch, Callable[[], list]] | None = None     # a batch whose ledger claim is out
+        self._held: deque[tuple[_Batch, Callable[[], list]]] = deque()  # batches whose ledger claims are out
         self._sweeper = Sweeper()          # streaming_rows() gives the run its own
         self._blob_ids: dict[str, str] = {}
         self._lock = threading.Lock()
@@ -307,7 +309,8 @@ class Importer:
                     current = _Batch(dump_id, table, row.index, row.index, [], owner)
                 try:
                     converted = prepare(key, row.value)
-                    current.add(_Pending(name, table, key, row.value, converted, converted.request_bytes,
+                    converted.release()
+                    current.add(_Pending(name, table, key, row.source(), converted, converted.request_bytes,
                                          position=row.index))
                 except ValueError as exc:      # ValueRejected, or a value the wire cannot carry
                     current.rejected.append((name, key, str(exc), row.value))
@@ -319,15 +322,18 @@ class Importer:
                 self.warnings.append(w)
 
     def _claimed(self, batch: _Batch | None, ledger_dump: int) -> Iterator[_Batch]:
-        """Hand `batch`'s keys to the ledger, and yield the batch held back before it, once its
-        claim is answered (None: the last batch of a dump). One batch is held back so a ledger
-        in another process (the dry run's) answers while this one reads on."""
+        """Hand `batch`'s keys to the ledger, and yield the batches held back before it once
+        their claims are answered (None: the last batch of a dump, all of them). HELD_CLAIMS
+        batches are held back so a ledger in another process (the dry run's, busy with a batch
+        of upserts when a claim comes) answers while this one reads on."""
         held = self._held
-        self._held = None if batch is None else (batch, self.ledger.claim_later(
-            ledger_dump, batch.table.source, (batch.table.table, batch.owner),
-            [(item.row.key, item.position) for item in batch.items]))
-        if held is not None:
-            yield self._without_duplicates(held[0], held[1]())
+        if batch is not None:
+            held.append((batch, self.ledger.claim_later(
+                ledger_dump, batch.table.source, (batch.table.table, batch.owner),
+                [(item.row.key, item.position) for item in batch.items])))
+        while held and (batch is None or len(held) > HELD_CLAIMS):
+            waiting, claim = held.popleft()
+            yield self._without_duplicates(waiting, claim())
 
     def _without_duplicates(self, batch: _Batch, firsts: list) -> _Batch:
         """Rows whose key an earlier row had (in this batch, an earlier one, or another dump of
@@ -341,7 +347,7 @@ class Importer:
                     batch.rejected.append((item.dump, item.key, (
                         f"duplicate primary key: {item.dump}, table {batch.table.source}, row {item.position + 1} "
                         f"has the key of the row read first at {first}; that one is kept, this one is not "
-                        "(--duplicates last-wins writes the later row over the first)"), item.source))
+                        "(--duplicates last-wins writes the later row over the first)"), source_value(item.source)))
                     continue
             kept.append(item)
         if len(kept) < len(batch.items):
@@ -381,7 +387,7 @@ class Importer:
     def _send(self, batch: _Batch, items: list[_Pending]) -> list[dict]:
         """Outcomes, one per item; a batch the deployment refuses whole is bisected down to rows."""
         ready, outcomes, args = self._request(batch, items)
-        return self._settle(batch, items, ready, outcomes, args,
+        return self._settle(batch, items, ready, outcomes, args is not None,
                             lambda: self.client.mutation(UPSERT, args, divisible=len(ready) > 1))
 
     def _request(self, batch: _Batch, items: list[_Pending]) -> tuple[list[int], dict[int, dict], dict | None]:
@@ -407,9 +413,10 @@ class Importer:
         return ready, outcomes, args
 
     def _settle(self, batch: _Batch, items: list[_Pending], ready: list[int], outcomes: dict[int, dict],
-                args: dict | None, call: Callable[[], list[dict]]) -> list[dict]:
-        """Outcomes, one per item, once `call()` has the deployment's replies to `args`."""
-        if args is not None:
+                sent: bool, call: Callable[[], list[dict]]) -> list[dict]:
+        """Outcomes, one per item, once `call()` has the deployment's replies to the ready ones
+        (`sent`: there were some)."""
+        if sent:
             def halves() -> list[dict]:
                 mid = len(ready) // 2
                 return (self._send(batch, [items[i] for i in ready[:mid]])
@@ -449,7 +456,7 @@ class Importer:
                 reason = outcome.get("reason", "failed")
                 if item.written:
                     reason += " (an earlier pass imported the row without this reference)"
-                rejected.append((item.dump, item.key, reason, item.source))
+                rejected.append((item.dump, item.key, reason, source_value(item.source)))
                 continue
             wrote = status in ("inserted", "updated", "unchanged")
             if wrote and not item.written:          # the first write of this row: count it once
@@ -465,7 +472,7 @@ class Importer:
             elif missing:
                 deferred_file.write(orjson.dumps({
                     "dumpId": batch.dump_id, "dump": item.dump, "table": batch.table.source, "owner": batch.owner,
-                    "key": item.row.key, "doc": item.row.document, "convexSize": item.row.convex_size,
+                    "key": item.row.key, "doc": item.row.the_document(), "convexSize": item.row.convex_size,
                     "sides": item.row.side_rows, "written": wrote or item.written,
                     "blobs": item.blobs}) + b"\n")
                 if not batch.second_pass:
@@ -492,7 +499,7 @@ class Importer:
     def _record_dangling(self, batch: _Batch, item: _Pending, fields: list[str], missing: dict) -> None:
         """One line per optional reference left out because no row has the key it names."""
         for name in fields:
-            keys = missing.get(name, [item.row.document.get(name)])
+            keys = missing.get(name, [item.row.the_document().get(name)])
             self.dangling.append({"dump": item.dump, "table": batch.table.table, "key": jsonable(item.key),
                                   "field": name, "missing": [jsonable(k) for k in keys]})
 
@@ -620,15 +627,15 @@ class Importer:
         for batch in batches:
             ready, outcomes, args = self._request(batch, batch.items)
             ticket = None if args is None else self.client.submit("mutation", UPSERT, args)
-            waiting.append((batch, ready, outcomes, args, ticket))
+            waiting.append((batch, ready, outcomes, ticket))     # not `args`: serialized, and let go of
             while len(waiting) > most:
                 self._record_answer(waiting.popleft(), deferred_file)
         while waiting:
             self._record_answer(waiting.popleft(), deferred_file)
 
     def _record_answer(self, submitted: tuple, deferred_file) -> None:
-        batch, ready, outcomes, args, ticket = submitted
-        self._record(batch, self._settle(batch, batch.items, ready, outcomes, args,
+        batch, ready, outcomes, ticket = submitted
+        self._record(batch, self._settle(batch, batch.items, ready, outcomes, ticket is not None,
                                          lambda: self.client.answer(ticket)), deferred_file)
 
     def _collect(self, inflight: dict, deferred_file) -> None:

@@ -47,6 +47,15 @@ class PreparedRow:
     uploads: bool = False             # holds Blobs for file storage (BlobToStore): uploaded before it is sent
     document_json: bytes | None = None  # `document` serialized (None while it holds Blobs to upload)
 
+    def release(self) -> None:
+        """Let go of `document` while the row waits in flight: `document_json` says the same in
+        one object (`the_document` parses it again, for the few rows that need it)."""
+        if self.document_json is not None:
+            self.document = None
+
+    def the_document(self) -> dict:
+        return orjson.loads(self.document_json) if self.document is None else self.document
+
 
 @dataclass(frozen=True)
 class TableRules:
