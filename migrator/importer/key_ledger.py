@@ -63,7 +63,16 @@ class KeyLedger:
     def claim(self, dump: int, table: str, entries: list[tuple[bytes, int]]) -> list[Position | None]:
         """For each (key fingerprint, row index) of one batch of `dump`, in reading order: None
         when this row is the key's first occurrence (or that occurrence read again), else the
-        first occurrence's position. First occurrences are recorded before this returns."""
+        first occurrence's position. First occurrences are recorded before this returns.
+
+        Every key is inserted unless it is there already: when all of them were new (the usual
+        batch) that is all, one lookup per key; else the first occurrence of each is read back."""
+        rows = [(key, dump, table, row) for key, row in entries]
+        before = self.db.total_changes
+        with transaction(self.db):
+            self.db.executemany("INSERT OR IGNORE INTO keys (id, dump, tab, row) VALUES (?, ?, ?, ?)", rows)
+        if self.db.total_changes - before == len(rows):
+            return [None] * len(rows)
         first: dict[bytes, tuple[int, str, int]] = {}
         ids = [key for key, _ in entries]
         for at in range(0, len(ids), _LOOKUP_CHUNK):
@@ -71,22 +80,9 @@ class KeyLedger:
             query = f"SELECT id, dump, tab, row FROM keys WHERE id IN ({','.join('?' * len(chunk))})"
             for key, d, tab, row in self.db.execute(query, chunk):
                 first[key] = (d, tab, row)
-        found: list[Position | None] = []
-        new = []
-        for key, row in entries:
-            known = first.get(key)
-            if known is None:
-                first[key] = (dump, table, row)
-                new.append((key, dump, table, row))
-                found.append(None)
-            elif known == (dump, table, row):
-                found.append(None)
-            else:
-                found.append(Position(self._path(known[0]), known[1], known[2] + 1))
-        if new:
-            with transaction(self.db):
-                self.db.executemany("INSERT INTO keys (id, dump, tab, row) VALUES (?, ?, ?, ?)", new)
-        return found
+        return [None if first[key] == (dump, table, row) else Position(self._path(first[key][0]), first[key][1],
+                                                                      first[key][2] + 1)
+                for key, row in entries]
 
     def claim_later(self, dump: int, table: str, scope: tuple[str, str | None],
                     keys: list[tuple[Any, int]]) -> Callable[[], list[Position | None]]:
