@@ -191,8 +191,9 @@ def revive(value: Any, types: Any) -> Any:
         return value
     buffers = _Buffers(value, types)
     if _top_level_only(value, types):
-        for path, name in types.items():        # the usual row: in any order
-            value[path] = revive_one(name, value[path], path, buffers)
+        for path, name in types.items():        # the usual row: in any order, Dates the most often
+            value[path] = JsDate(_number(value[path])) if name == "date" else revive_one(name, value[path], path,
+                                                                                       buffers)
         return value
     entries = [(split_path(p) if "." in p or "~" in p else [p] if p else [], p, t) for p, t in types.items()]
     if len(entries) > 1:

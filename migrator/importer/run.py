@@ -155,7 +155,8 @@ class _Batch:
 
     def add(self, item: _Pending) -> None:
         self.items.append(item)
-        self.writes += 1 + 2 * sum(len(v) for v in item.row.side_rows.values())
+        sides = item.row.side_rows
+        self.writes += 1 + 2 * sum(map(len, sides.values())) if sides else 1
         self.size += item.size
 
 

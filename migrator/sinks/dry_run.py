@@ -89,6 +89,9 @@ class DryRunDeployment:
         self._kept = {t for t, spec in self.spec.items() if not keys_unique or spec["refs"] or t in referenced}
         self._tables: list[str] = []                # table names; rows name theirs by index here
         self._table_numbers: dict[str, int] = {}    # and back
+        # per table, the side tables whose rows the transform did not check (when the size allows)
+        self._unchecked_sides = {t: [side for side in spec["sides"] if side["table"] not in self._sides_checked]
+                                 for t, spec in self.spec.items()}
 
     def close(self) -> None:
         self._store.close()
@@ -140,8 +143,9 @@ class DryRunDeployment:
                    else [None] * len(rows))
         sizes = convex_sizes or [None] * len(rows)
         per_row = self._likely_unique_entries(table, rows, owner)
+        table_number, defer = self._table_number(table), args.get("deferRefs", False)
         with self._store.batch(row_ids, [e for entries in per_row for e in entries.values()]):
-            return [self._upsert(table, row, size, row_id, args.get("deferRefs", False), owner, entries)
+            return [self._upsert(table, table_number, row, size, row_id, defer, owner, entries)
                     for row, size, row_id, entries in zip(rows, sizes, row_ids, per_row)]
 
     def action(self, path: str, args: dict) -> Any:
@@ -165,15 +169,22 @@ class DryRunDeployment:
         for unique in spec["unique"]:
             if any(f in spec["refs"] or (owner and f == owner["field"]) for f in unique["fields"]):
                 continue
+            index, fields = unique["index"], unique["fields"]
+            plain = fields[0] if len(fields) == 1 and "." not in fields[0] else None
             for row, entries in zip(rows, per_row):
-                values = [_at_path(row["doc"], f) for f in unique["fields"]]
+                if plain is not None:           # the usual unique index: one top-level field
+                    value = row["doc"].get(plain, _MISSING)
+                    if value is not _MISSING:
+                        entries[index] = fingerprint([table, index, [value]])
+                    continue
+                values = [_at_path(row["doc"], f) for f in fields]
                 if not any(v is _MISSING for v in values):
-                    entries[unique["index"]] = fingerprint([table, unique["index"], values])
+                    entries[index] = fingerprint([table, index, values])
         return per_row
 
     # -- upsertBatch, row by row (the order of the generated mutation) ---------------------
-    def _upsert(self, table: str, row: dict, convex_size: int | None, row_id: bytes | None, defer: bool,
-                owner: dict | None, known_entries: dict[str, bytes]) -> dict:
+    def _upsert(self, table: str, table_number: int, row: dict, convex_size: int | None, row_id: bytes | None,
+                defer: bool, owner: dict | None, known_entries: dict[str, bytes]) -> dict:
         """`row_id` None: a row not kept (`keys_unique`), so new. `known_entries`: its unique-index
         entries already fingerprinted (`_likely_unique_entries`)."""
         spec = self.spec[table]
@@ -205,12 +216,11 @@ class DryRunDeployment:
                                                       f"value already used by the row with key {holder[1]}"}
             unique_keys.append(entry)
         number = existing.number if existing else self._store.count + 1     # the next insert's number
-        table_number = self._table_number(table)
         problems = self._check_added(table, spec, doc, convex_size, owner) if spec["refs"] or owner else []
         sides = row.get("sides")
         to_check = spec["sides"]
         if to_check and size_problem(convex_size + SIDE_ROW_OVERHEAD) is None:     # so is each side row
-            to_check = [side for side in to_check if side["table"] not in self._sides_checked]
+            to_check = self._unchecked_sides[table]
         for side in to_check:
             for value in (sides or {}).get(side["table"], []):
                 side_doc = {"owner": _placeholder(number, table_number), "value": decode(value)}

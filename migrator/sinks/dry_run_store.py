@@ -11,16 +11,14 @@ query, its writes kept in dicts (later rows of the batch see them) and written a
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 from ..ondisk import open_store
 
 _LOOKUP_CHUNK = 500            # ids per SELECT ... IN (...)
 
 
-@dataclass(frozen=True)
-class StoredRow:
+class StoredRow(NamedTuple):            # a tuple: one made per row, cheaper than a frozen dataclass
     number: int
     table: int                 # index into the dry run's table names
     digest: bytes              # content fingerprint

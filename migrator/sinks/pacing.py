@@ -68,8 +68,8 @@ class Pacer:
             return most if self.window is None else max(1, min(most, int(self.window)))
 
     def batch_bytes(self, most: int) -> int:
-        with self._lock:
-            return most if self.rate is None else max(MIN_BATCH_BYTES, min(most, int(self.rate * BATCH_SECONDS)))
+        rate = self.rate                   # one read (asked for each row read: no lock)
+        return most if rate is None else max(MIN_BATCH_BYTES, min(most, int(rate * BATCH_SECONDS)))
 
     # -- around each request ---------------------------------------------------------------
     def before_send(self, size: int) -> float:

@@ -484,7 +484,7 @@ class TableTransform:
                     raise Unpredicted
             if len(doc) > MAX_FIELDS or size + SYSTEM_FIELDS_SIZE > DOCUMENT_LIMIT:
                 raise Unpredicted
-            return ready_row(table, encoded_key, doc, size, plan)
+            return ready_row(table, encoded_key, doc, size, rules)
         return prepare
 
 

@@ -13,7 +13,7 @@ the owner field (the import adds it).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import orjson
 
@@ -21,7 +21,7 @@ from ..plan.model import TablePlan
 from ..plan.validators import Validator
 from ..sinks.wire import encode, encode_bytes
 from ..validate.document import Problem, check_document, value_size
-from .rows import side_rows, transform_row
+from .rows import side_rows_of, transform_row
 from .values import BlobToStore, Converter, ValueRejected
 
 REQUEST_OVERHEAD = 64     # bytes a row adds to the upsertBatch arguments besides its document
@@ -64,12 +64,14 @@ class TableRules:
     plan: TablePlan
     unchecked: frozenset[str]          # reference fields and the owner field
     checked_fields: dict[str, Validator]
+    side_rows: Callable[[dict], dict[str, list]]    # a document's side rows (`rows.side_rows_of`)
 
     @classmethod
     def of(cls, plan: TablePlan, converter: Converter, owner_field: str | None) -> "TableRules":
         refs = {f.name for f in plan.fields if f.references and f.references in converter.key_encodings}
         unchecked = frozenset(refs | ({owner_field} if owner_field else set()))
-        return cls(plan, unchecked, {n: v for n, v in plan.document_validator().items() if n not in unchecked})
+        return cls(plan, unchecked, {n: v for n, v in plan.document_validator().items() if n not in unchecked},
+                   side_rows_of(plan))
 
 
 def _blob_as_bytes(value: Any) -> Any:
@@ -78,7 +80,7 @@ def _blob_as_bytes(value: Any) -> Any:
     raise TypeError(f"cannot encode {type(value).__name__} for Convex")
 
 
-def ready_row(table: str, key: Any, document: dict, convex_size: int | None, plan: TablePlan) -> PreparedRow:
+def ready_row(table: str, key: Any, document: dict, convex_size: int | None, rules: TableRules) -> PreparedRow:
     """The row as both paths hand it on: with its side rows, what it adds to a request (a Blob
     counted as its bytes: the batch-size estimate) and whether it holds Blobs to upload first."""
     try:
@@ -87,7 +89,7 @@ def ready_row(table: str, key: Any, document: dict, convex_size: int | None, pla
     except TypeError:                  # a BlobToStore (or a value the wire refuses: raised again here)
         serialized = None
         size, uploads = len(orjson.dumps(document, default=_blob_as_bytes, option=orjson.OPT_PASSTHROUGH_DATACLASS)), True
-    return PreparedRow(table=table, key=key, document=document, side_rows=side_rows(plan, document),
+    return PreparedRow(table=table, key=key, document=document, side_rows=rules.side_rows(document),
                        request_bytes=size + REQUEST_OVERHEAD, convex_size=convex_size, uploads=uploads,
                        document_json=serialized)
 
@@ -106,4 +108,4 @@ def prepare_generic(rules: TableRules, key: Any, value: Any, converter: Converte
     if problems:
         raise DocumentRejected(problems)
     document = encode_document(row.document)
-    return ready_row(row.table, encode(row.key), document, value_size(checked), rules.plan)
+    return ready_row(row.table, encode(row.key), document, value_size(checked), rules)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import orjson
 
@@ -36,26 +36,33 @@ def value_at(doc: dict, path: str) -> Any:
     return value
 
 
+def side_rows_of(plan: TablePlan) -> Callable[[dict], dict[str, list]]:
+    """`side_rows` for one table, its multiEntry fields looked up once (asked for every row)."""
+    fields = [(m.table, m.field, "." in m.field) for m in plan.multi_entry if m.strategy == "side-table"]
+
+    def sides(doc: dict) -> dict[str, list]:
+        side: dict[str, list] = {}
+        for table, path, dotted in fields:
+            elements = value_at(doc, path) if dotted or type(doc) is not dict else doc.get(path)
+            if elements is None:
+                continue
+            if not isinstance(elements, list):
+                elements = [elements]          # IndexedDB indexes a non-array value as one entry
+            if all(type(e) is str for e in elements):
+                side[table] = list(dict.fromkeys(elements))
+                continue
+            seen: dict[bytes, Any] = {}
+            for e in elements:
+                seen.setdefault(orjson.dumps(encode(e)), e)
+            side[table] = list(seen.values())
+        return side
+    return sides
+
+
 def side_rows(plan: TablePlan, doc: dict) -> dict[str, list]:
     """The multiEntry side rows of a document (Python or Convex-encoded values alike): each
     distinct element once, told apart by its encoded JSON, so `true` and `1` stay two entries."""
-    side: dict[str, list] = {}
-    for m in plan.multi_entry:
-        if m.strategy != "side-table":
-            continue
-        elements = value_at(doc, m.field)
-        if elements is None:
-            continue
-        if not isinstance(elements, list):
-            elements = [elements]          # IndexedDB indexes a non-array value as one entry
-        if all(type(e) is str for e in elements):
-            side[m.table] = list(dict.fromkeys(elements))
-            continue
-        seen: dict[bytes, Any] = {}
-        for e in elements:
-            seen.setdefault(orjson.dumps(encode(e)), e)
-        side[m.table] = list(seen.values())
-    return side
+    return side_rows_of(plan)(doc)
 
 
 def transform_row(plan: TablePlan, key: Any, value: Any, converter: Converter) -> ConvexRow:
