@@ -21,19 +21,23 @@ from typing import Iterator
 
 YOUNG_THRESHOLD = 100_000
 SWEEP_SECONDS = 1.0
+SWEEP_SHARE = 0.01            # of the time, at most, spent in full passes (a big heap takes longer to sweep)
 
 
 class Sweeper:
-    """Collects cyclic garbage between batches, at most once every SWEEP_SECONDS (a full pass
-    over the process's objects takes milliseconds)."""
+    """Collects cyclic garbage between batches, at most once every SWEEP_SECONDS, and further
+    apart when a full pass takes long enough to cost more than SWEEP_SHARE of the time."""
 
     def __init__(self) -> None:
         self._last = time.monotonic()
+        self._took = 0.0                   # how long the last full pass took
 
     def batch_done(self) -> None:
-        if time.monotonic() - self._last >= SWEEP_SECONDS:
+        now = time.monotonic()
+        if now - self._last >= max(SWEEP_SECONDS, self._took / SWEEP_SHARE):
             gc.collect()
             self._last = time.monotonic()
+            self._took = self._last - now
 
 
 @contextmanager

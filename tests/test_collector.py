@@ -51,3 +51,26 @@ def test_cycles_left_while_rows_stream_are_swept_between_batches(monkeypatch):
         monkeypatch.setattr(collector, "SWEEP_SECONDS", 0.0)
         sweeper.batch_done()
         assert left() is None
+
+
+def test_a_slow_sweep_spaces_the_next_ones(monkeypatch):
+    """A full pass over a big heap that takes 0.5 s is not repeated every second: sweeps stay
+    under SWEEP_SHARE of the time."""
+    from migrator import collector
+
+    clock = [0.0]
+    passes = []
+
+    def slow_collect() -> None:
+        passes.append(clock[0])
+        clock[0] += 0.5
+
+    monkeypatch.setattr(collector.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(collector.gc, "collect", slow_collect)
+    sweeper = collector.Sweeper()
+    while clock[0] < 500:
+        clock[0] += 0.01                   # a batch every 10 ms
+        sweeper.batch_done()
+    gaps = [b - a for a, b in zip(passes, passes[1:])]
+    assert passes[0] < 1.1 and gaps and min(gaps) >= 0.5 / collector.SWEEP_SHARE
+    assert 0.5 * len(passes) <= 500 * collector.SWEEP_SHARE * 1.1

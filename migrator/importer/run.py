@@ -43,6 +43,7 @@ from .rejects import JsonLinesFile, RejectsFile, jsonable
 
 MiB = 1024 * 1024
 MAX_ACTION_BLOB = 15 * MiB
+PROGRESS_ROWS = 256                    # rows read between progress-bar updates (an update costs µs)
 HELD_CLAIMS = 1                        # batches read ahead of their key-ledger claims (`Importer._claimed`)
 RECENT_FILES = 4096                    # sha256 -> storage id kept to skip storeFile calls (not every file)
 # Per table: `read`/`skipped` say what this run read; the rest settle rows (RUN_KEYS are per run only).
@@ -294,7 +295,7 @@ class Importer:
                         resumed = acknowledged.done_until > 0 or bool(acknowledged.finished)   # rows to skip
                         prepare = self.transforms.tables[table.source].prepare
                         self._started.setdefault(table.table, time.monotonic())
-                if not progress.disable:
+                if not progress.disable and not row.index % PROGRESS_ROWS:
                     _show_progress(progress, dump, row.table, done_before)
                 if table.skip:
                     continue
