@@ -169,6 +169,9 @@ class _Buffers:
         return self.list[index]
 
 
+_last_top_level: list[dict | None] = [None]    # the last `$types` map `_top_level_only` accepted
+
+
 def _top_level_only(value: Any, types: dict) -> bool:
     """Does `types` name only fields of the object `value`, one type each, no references?
     (The case of nearly every row.)"""
@@ -189,12 +192,18 @@ def revive(value: Any, types: Any) -> Any:
     """
     if not isinstance(types, dict) or not types:
         return value
-    buffers = _Buffers(value, types)
-    if _top_level_only(value, types):
+    if value.__class__ is dict and (types == _last_top_level[0] or _top_level_only(value, types)):
+        _last_top_level[0] = types              # the next row's map is most often equal: one comparison
+        buffers = None
         for path, name in types.items():        # the usual row: in any order, Dates the most often
-            value[path] = JsDate(_number(value[path])) if name == "date" else revive_one(name, value[path], path,
-                                                                                       buffers)
+            if name == "date":
+                value[path] = JsDate(_number(value[path]))
+                continue
+            if buffers is None:
+                buffers = _Buffers(value, types)
+            value[path] = revive_one(name, value[path], path, buffers)
         return value
+    buffers = _Buffers(value, types)
     entries = [(split_path(p) if "." in p or "~" in p else [p] if p else [], p, t) for p, t in types.items()]
     if len(entries) > 1:
         entries.sort(key=lambda e: -len(e[0]))
