@@ -12,7 +12,10 @@ processes, `pairs` times:
 - the dry run: `import --dry-run` (read, revive, transform, validate, batch, account).
 
 and prints each pair's ratio and their median. `--scale N` then dry-runs a dump N times the
-rows and prints the peak-RSS ratio (flat memory: near 1). `--import` also imports the dump
+rows and prints the peak-RSS ratio (flat memory: near 1). `--stages` also times, in each pair,
+the dry run's first stages alone in one process (reading the rows; reading and transforming
+them), each against the same baseline: what the rest of the pipeline (batching, the key
+ledger, the deployment's checks) adds, and what no faster rest could win. `--import` also imports the dump
 into the local endpoint (the client's rows/s and MB/s; the endpoint's own speed is
 convex-test's, not Convex's). Each child reports its own time and peak RSS (an import's: its
 own plus its largest child's, the dry run's deployment process or the local endpoint). Figures, not a
@@ -119,6 +122,29 @@ print(json.dumps({"rows": sum(c["read"] for c in tables.values()),
                                   + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024}))
 """
 
+# The dry run's first stages alone, in this process: `read` (rows parsed and revived), `transform`
+# (and each turned into its checked, Convex-encoded document).
+STAGES = """
+import json, resource, sys, time
+from pathlib import Path
+from migrator.dumps import open_dump
+from migrator.plan.mapping_file import load_mapping
+from migrator.transform.compiled import Transforms
+mapping, dump, stage = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+plan = load_mapping(mapping)
+transforms = Transforms(plan)
+tables = {t.source: transforms.tables[t.source].prepare for t in plan.mapped_tables()}
+start = time.perf_counter()
+rows = 0
+with open_dump(dump) as rows_of:
+    for row in rows_of.rows():
+        rows += 1
+        if stage == "transform":
+            tables[row.table](row.index if row.key is None else row.key, row.value)
+print(json.dumps({"rows": rows, "seconds": time.perf_counter() - start,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
 
 def child(script: str, *args: str) -> dict:
     out = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, cwd=ROOT)
@@ -145,20 +171,26 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--scale", type=int, default=4, help="dry-run a dump this many times the rows (0: skip)")
     parser.add_argument("--import", dest="local", action="store_true", help="also import into the local endpoint")
+    parser.add_argument("--stages", action="store_true", help="also time reading, and reading and transforming, alone")
     args = parser.parse_args()
     dump = make_dump(args.rows)
     mb = dump.stat().st_size / MB
     print(f"dump {dump.name}: {mb:.1f} MB, {args.rows} rows")
     with tempfile.TemporaryDirectory() as work:
         mapping = plan(dump, Path(work))
-        ratios = []
+        ratios: dict[str, list[float]] = {"dry run": [], **({"read": [], "transform": []} if args.stages else {})}
         for i in range(args.pairs):
             base = child(BASELINE, str(dump))
-            dry = child(IMPORT, str(mapping), str(dump), "dry-run")
-            ratios.append(dry["seconds"] / base["seconds"])
             print(line("baseline", base, mb))
-            print(line("dry run", dry, mb) + f"  ratio {ratios[-1]:.2f}")
-        print(f"median ratio dry run / baseline over {args.pairs} pairs: {statistics.median(ratios):.2f}")
+            for stage in ratios:
+                if stage == "dry run":
+                    took = dry = child(IMPORT, str(mapping), str(dump), "dry-run")
+                else:
+                    took = child(STAGES, str(mapping), str(dump), stage)
+                ratios[stage].append(took["seconds"] / base["seconds"])
+                print(line(stage, took, mb) + f"  ratio {ratios[stage][-1]:.2f}")
+        for stage, found in ratios.items():
+            print(f"median ratio {stage} / baseline over {args.pairs} pairs: {statistics.median(found):.2f}")
         if args.scale:
             big = make_dump(args.rows * args.scale)
             scaled = child(IMPORT, str(mapping), str(big), "dry-run")
