@@ -24,9 +24,8 @@ from migrator.convex_names import DOCUMENT_LIMIT, SYSTEM_FIELDS_SIZE
 from migrator.generate.import_module import MODULE, plan_hash
 from migrator.plan.validators import Validator
 from migrator.sinks.dry_run_client import DryRunClient
-from migrator.sinks.wire import Encoded
 from migrator.transform.compiled import Transforms
-from migrator.transform.prepared import PreparedRow
+from migrator.transform.prepared import PreparedRow, upsert_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 APPS = ROOT / "fixtures" / "apps"
@@ -255,8 +254,7 @@ def crm_document(plan, table: str, key, **changes) -> PreparedRow:
 
 def upsert(client, plan, table, docs, defer):
     return client.mutation(f"{MODULE}:upsertBatch", {"planHash": plan_hash([plan]), "table": table,
-                                                     "rows": [{"doc": Encoded(d.document, d.convex_size),
-                                                               "sides": Encoded(d.side_rows)} for d in docs],
+                                                     "rows": upsert_rows(docs),
                                                      "deferRefs": defer})
 
 

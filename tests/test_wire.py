@@ -3,7 +3,7 @@ import math
 import orjson
 import pytest
 
-from migrator.sinks.wire import Encoded, WireError, decode, encode
+from migrator.sinks.wire import EncodedRows, WireError, decode, encode
 
 
 def test_values_from_convex_facts():
@@ -28,20 +28,8 @@ def test_int64_range():
         encode(2**63)
 
 
-def test_encoded_values_pass_through_untouched():
-    """A compiled transform's document is sent as it made it: not walked or encoded again."""
-    inner = {"n": {"$integer": "AQAAAAAAAAA="}, "f": 1.5, "b": {"$bytes": "AAE="}}
-    args = {"rows": [{"doc": Encoded(inner, 42), "sides": Encoded({"t": ["a"]})}], "limit": 2}
-    out = encode(args)
-    assert out["rows"][0]["doc"] is inner and out["rows"][0]["sides"] == {"t": ["a"]}
-    assert out["limit"] == {"$integer": "AgAAAAAAAAA="}
-
-
-def test_a_value_serialized_already_is_spliced_into_the_request():
-    """A prepared row carries its document's JSON (made to measure it); the request takes
-    those bytes as they are, so documents are serialized once."""
-    inner = {"n": {"$integer": "AQAAAAAAAAA="}, "f": 1.5}
-    made = orjson.dumps(inner)
-    assert orjson.dumps(encode({"doc": Encoded(inner, 42, made)})) == orjson.dumps({"doc": inner})
-    # The bytes are taken, not the value: a stand-in shows which one went out.
-    assert orjson.dumps(encode({"doc": Encoded(inner, 42, b'{"spliced":true}')})) == b'{"doc":{"spliced":true}}'
+def test_rows_serialized_already_are_spliced_into_the_request():
+    """upsertBatch's rows carry their documents' JSON (made to measure them): the request takes
+    those bytes as they are, not walked or encoded again, so documents are serialized once."""
+    rows = EncodedRows(b'[{"spliced":true}]', [42])
+    assert orjson.dumps(encode({"rows": rows, "limit": 2})) == b'{"rows":[{"spliced":true}],"limit":{"$integer":"AgAAAAAAAAA="}}'

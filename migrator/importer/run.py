@@ -33,9 +33,9 @@ from ..errors import MigratorError
 from ..generate.import_module import MODULE, plan_hash
 from ..plan.model import DatabasePlan, TablePlan
 from ..sinks.convex_http import ConvexCallError, ConvexClient, ConvexFunctionError, Oversized
-from ..sinks.wire import Encoded, decode
+from ..sinks.wire import decode
 from ..transform.compiled import Transforms
-from ..transform.prepared import PreparedRow
+from ..transform.prepared import PreparedRow, upsert_rows
 from ..transform.values import BlobToStore, ValueRejected
 from .checkpoint import Checkpoint, TableProgress
 from .key_ledger import KeyLedger
@@ -406,9 +406,7 @@ class Importer:
                 outcomes[i] = {"status": "failed", "reason": f"storing a Blob failed: {exc.message}"}
         if not ready:
             return ready, outcomes, None
-        args = {"planHash": self.hash, "table": batch.table.table,
-                "rows": [{"doc": Encoded(items[i].row.document, items[i].row.convex_size, items[i].row.document_json),
-                          "sides": Encoded(items[i].row.side_rows)} for i in ready],
+        args = {"planHash": self.hash, "table": batch.table.table, "rows": upsert_rows([items[i].row for i in ready]),
                 "deferRefs": batch.defer_refs}
         if batch.owner is not None:
             args["owner"] = {"field": self.options.owner_field, "value": batch.owner}

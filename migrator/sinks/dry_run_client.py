@@ -28,7 +28,7 @@ from ..plan.model import DatabasePlan
 from .convex_http import CallStats, ConvexCallError, ConvexFunctionError, Deployment
 from .dry_run import DryRunDeployment, DryRunReport
 from .pacing import Pacer
-from .wire import Encoded, encode
+from .wire import EncodedRows, encode
 
 
 class DryRunClient:
@@ -113,9 +113,8 @@ class DryRunClient:
         """Hand a call on; its ticket, for `answer`."""
         body = orjson.dumps(encode(args))  # the arguments as ConvexClient sends them (serialized once)
         call = {"kind": kind, "path": path, "size": len(body)}
-        if kind == "mutation" and isinstance(args.get("rows"), list):
-            call["convexSizes"] = [r["doc"].convex_size if isinstance(r.get("doc"), Encoded) else None
-                                   for r in args["rows"]]
+        if kind == "mutation" and isinstance(args.get("rows"), EncodedRows):
+            call["convexSizes"] = args["rows"].convex_sizes
         request = orjson.dumps(call)[:-1] + b',"args":' + body + b"}"
         with self._sending:
             ticket = next(self._tickets)

@@ -20,15 +20,13 @@ class WireError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
-class Encoded:
-    """A value already in Convex-encoded JSON (a compiled transform made it): `encode` passes it
-    through untouched. `convex_size` is the size by Convex's formula of what the transform
-    checked, for the dry run (None when not known); `json`, the value serialized already
-    (orjson), is spliced into a request as it is, not serialized again."""
+class EncodedRows:
+    """upsertBatch's `rows`, serialized already (each `{"doc": ..., "sides": ...}` joined from the
+    JSON the transforms made: no object per row to build and walk again), with each document's
+    Convex size (None when not known) for the dry run."""
 
-    value: Any
-    convex_size: int | None = None
-    json: bytes | None = None
+    json: bytes
+    convex_sizes: list[int | None]
 
 
 def encode_float(x: float) -> Any:
@@ -49,9 +47,9 @@ def encode_bytes(data: bytes) -> dict:
 
 
 def encode(value: Any) -> Any:
-    t = type(value)          # the common exact types first: a request holds one dict and two Encoded per row
-    if t is Encoded:
-        return value.value if value.json is None else orjson.Fragment(value.json)
+    t = type(value)          # the common exact types first
+    if t is EncodedRows:
+        return orjson.Fragment(value.json)
     if t is str or value is None or t is bool:
         return value
     if t is dict:

@@ -19,7 +19,7 @@ import orjson
 
 from ..plan.model import TablePlan
 from ..plan.validators import Validator
-from ..sinks.wire import encode, encode_bytes
+from ..sinks.wire import EncodedRows, encode, encode_bytes
 from ..validate.document import Problem, check_document, value_size
 from .rows import side_rows_of, transform_row
 from .values import BlobToStore, Converter, ValueRejected
@@ -92,6 +92,13 @@ def ready_row(table: str, key: Any, document: dict, convex_size: int | None, rul
     return PreparedRow(table=table, key=key, document=document, side_rows=rules.side_rows(document),
                        request_bytes=size + REQUEST_OVERHEAD, convex_size=convex_size, uploads=uploads,
                        document_json=serialized)
+
+
+def upsert_rows(rows: list[PreparedRow]) -> EncodedRows:
+    """upsertBatch's `rows` argument: each row's document and side rows, spliced from their JSON."""
+    return EncodedRows(b"[" + b",".join([b'{"doc":%b,"sides":%b}' % (
+        orjson.dumps(row.document) if row.document_json is None else row.document_json,
+        orjson.dumps(row.side_rows)) for row in rows]) + b"]", [row.convex_size for row in rows])
 
 
 def encode_document(document: dict) -> dict:
