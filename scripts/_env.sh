@@ -2,7 +2,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PY=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import migrator, ijson, tree_sitter, pytest" 2>/dev/null; then
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import migrator, ijson, msgspec, tree_sitter, pytest" 2>/dev/null; then
   "$PY" -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.lock
   .venv/bin/pip install --quiet --disable-pip-version-check --no-deps -e .

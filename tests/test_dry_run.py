@@ -327,3 +327,31 @@ def test_side_rows_are_checked_where_the_transform_did_not(tmp_path):
     assert prepared.side_rows == {multi.table: ["a", 5.0]}
     [refused] = upsert(DryRunClient(plan), plan, friends.table, [prepared], defer=False)
     assert refused["status"] == "failed" and f"side table {multi.table}: value" in refused["reason"], refused
+
+
+def test_a_size_bound_is_measured_again_before_it_refuses(tmp_path):
+    """Rows read by the typed path arrive with a bound of their size (transform/typed.py), not
+    the size: where the bound plus the owner field is over 1 MiB, the dry run measures the
+    document itself, and refuses only what is over."""
+    owned = plan_app("friends-entity-class", tmp_path / "m")
+    owned.write_text(owned.read_text().replace('"ownerField": null', '"ownerField": "owner"'))
+    plan = commands.load_mapping(plan_app("friends-entity-class", tmp_path / "m"))
+    [friends] = plan.tables
+    with open_dump(APPS / "friends-entity-class" / "dump.json") as dump:
+        row = next(dump.rows())
+    owner = {"field": "owner", "value": "u" * 200}
+
+    def sent(prepared: PreparedRow) -> dict:
+        [outcome] = DryRunClient(plan).mutation(f"{MODULE}:upsertBatch", {
+            "planHash": plan_hash([plan]), "table": friends.table, "rows": upsert_rows([prepared]),
+            "deferRefs": False, "owner": owner})
+        return outcome
+
+    small = Transforms(plan).prepare(friends, row.key, row.value)
+    bound = DOCUMENT_LIMIT - SYSTEM_FIELDS_SIZE
+    assert sent(dataclasses.replace(small, convex_size=bound))["status"] == "inserted"
+    pad = bound - small.convex_size - 100
+    big = Transforms(plan).prepare(friends, row.key, {**row.value, "name": row.value["name"] + "x" * pad})
+    assert big.convex_size + SYSTEM_FIELDS_SIZE <= DOCUMENT_LIMIT              # fits without the owner
+    refused = sent(dataclasses.replace(big, convex_size=bound))
+    assert refused["status"] == "failed" and "1 MiB" in refused["reason"], refused

@@ -11,13 +11,13 @@ import re
 import stat
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Iterator, Mapping
 
 from ..errors import DumpError
 from .dexie_events import DexieEventReader
 from .dexie_export import DexieExportReader
 from .idb_export import IdbEventReader, IdbExportReader
-from .model import DumpRow, DumpTable
+from .model import DumpRow, DumpTable, TextDecoder
 from .window import SlowPath
 
 __all__ = ["Dump", "DumpRow", "DumpTable", "open_dump"]
@@ -140,11 +140,14 @@ class Dump:
         """How far into the file the reader is (read-ahead included): for progress bars."""
         return self._file.tell()
 
-    def rows(self) -> Iterator[DumpRow]:
+    def rows(self, typed: Mapping[str, TextDecoder] | None = None) -> Iterator[DumpRow]:
+        """`typed`: per table, a decoder tried on each row's text before it is parsed (dexie-export-import
+        files read fast; its rows come with `made`, see DexieExportReader.rows)."""
         done: dict[str, int] = {}
+        reader = self._reader
         with self._io_errors("cannot read the file"):
             try:
-                for row in self._reader.rows():
+                for row in reader.rows(typed=typed) if typed and type(reader) is DexieExportReader else reader.rows():
                     done[row.table] = row.index + 1
                     yield row
             except SlowPath as stop:

@@ -10,11 +10,11 @@ window (about a MiB) and one row, whatever the file size. What it cannot read ra
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Mapping
 
 from ..errors import DumpError
-from .dexie_rows import REMEDY, BadDump, TableRows, check_format, header_table, row_count_warnings
-from .model import DumpRow, DumpTable
+from .dexie_rows import REMEDY, BadDump, TableRows, check_format, decoder_for, header_table, row_count_warnings
+from .model import DumpRow, DumpTable, TextDecoder
 from .window import JsonWindow, SlowPath
 
 
@@ -86,14 +86,16 @@ class DexieExportReader:
         return False
 
     # -- rows ----------------------------------------------------------------------------
-    def rows(self, skip: dict[str, int] | None = None) -> Iterator[DumpRow]:
-        """Rows in file order; `skip[table]` rows of a table are passed over (already yielded)."""
+    def rows(self, skip: dict[str, int] | None = None,
+             typed: Mapping[str, TextDecoder] | None = None) -> Iterator[DumpRow]:
+        """Rows in file order; `skip[table]` rows of a table are passed over (already yielded).
+        `typed[table]`: a decoder tried on each row's text first (`TableRows.decoder` says where)."""
         w = self.window
         by_name = {t.name: t for t in self.tables}
         seen: dict[str, int] = {}
         if not w.take("]"):
             while True:
-                yield from self._entry(by_name, seen, skip or {})
+                yield from self._entry(by_name, seen, skip or {}, typed or {})
                 if not self._comma_or("]", "between the entries of `data.data`"):
                     break
         self._table, self._row = None, -1
@@ -109,7 +111,8 @@ class DexieExportReader:
             self.window.key()
             self.window.value()
 
-    def _entry(self, by_name: dict[str, DumpTable], seen: dict[str, int], skip: dict[str, int]) -> Iterator[DumpRow]:
+    def _entry(self, by_name: dict[str, DumpTable], seen: dict[str, int], skip: dict[str, int],
+               typed: Mapping[str, TextDecoder]) -> Iterator[DumpRow]:
         """One `{"tableName", "inbound", "rows"}` entry of `data.data`."""
         w = self.window
         w.expect("{", "at the start of a `data.data` entry")
@@ -120,7 +123,7 @@ class DexieExportReader:
         while True:
             key = w.key()
             if key == "rows":
-                yield from self._rows(by_name, inbound, seen, skip)
+                yield from self._rows(by_name, inbound, seen, skip, typed)
             else:
                 value, _ = w.value()
                 if key == "tableName":
@@ -131,19 +134,25 @@ class DexieExportReader:
                 return
 
     def _rows(self, by_name: dict[str, DumpTable], inbound: bool | None, seen: dict[str, int],
-              skip: dict[str, int]) -> Iterator[DumpRow]:
+              skip: dict[str, int], typed: Mapping[str, TextDecoder]) -> Iterator[DumpRow]:
         rows: TableRows | None = None
         index = done = -1
-        for raw, start in self.window.items(f"the rows of table {self._table!r}"):
-            self._row = index = index + 1
-            try:
-                if rows is None:
-                    rows = TableRows(by_name, self._table, inbound, self.warnings, self.path)
-                    done = skip.get(rows.table.name, 0)
-                if index >= done:
-                    yield rows.row(index, raw, self.window.text)
-            except BadDump as problem:
-                raise self._fail(problem, self.window.offset(start)) from None
+        w = self.window
+        w.typed = decoder_for(by_name.get(self._table), inbound, typed.get(self._table)) \
+            if isinstance(self._table, str) else None
+        try:
+            for raw, start in w.items(f"the rows of table {self._table!r}"):
+                self._row = index = index + 1
+                try:
+                    if rows is None:
+                        rows = TableRows(by_name, self._table, inbound, self.warnings, self.path)
+                        done = skip.get(rows.table.name, 0)
+                    if index >= done:
+                        yield rows.row(index, raw, w.text) if w.made is None else rows.made(index, w.made, w.text)
+                except BadDump as problem:
+                    raise self._fail(problem, w.offset(start)) from None
+        finally:
+            w.typed = None
         if rows is not None:
             seen[rows.table.name] = index + 1
 

@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 from ..dexie_schema import DexieSchemaError, TableSchema, parse_legacy_spec
 from ..jsvalues import JsBlob, JsFile
-from .model import DumpRow, DumpTable, RowText
+from .model import DumpRow, DumpTable, RowText, TextDecoder
 from .typeson import UnknownType, revive_row
 
 ROWS_PREFIX = "data.data.item.rows.item"     # where the rows sit, as an ijson prefix
@@ -80,6 +80,20 @@ def check_format(format_name: Any, format_version: Any) -> None:
         raise BadDump(f"formatVersion {format_version!r} is not supported (only 1)", row=False)
 
 
+def outbound(table: DumpTable, inbound: bool | None) -> bool:
+    """Are the rows [key, value] pairs? As the data entry says, else as the schema does."""
+    return inbound is False or (inbound is None and table.schema is not None and table.schema.outbound)
+
+
+def decoder_for(table: DumpTable | None, inbound: bool | None, typed: TextDecoder | None) -> TextDecoder | None:
+    """`typed` where it reads the key as the table's rows hold it: inbound rows keyed by the
+    one top-level property it takes the key from."""
+    if typed is None or table is None or table.schema is None or outbound(table, inbound):
+        return None
+    key = table.schema.primary_key
+    return typed if not key.compound and key.paths == (typed.key_path,) else None
+
+
 class TableRows:
     """The rows of one table entry of `data.data`, turned into DumpRows."""
 
@@ -94,8 +108,14 @@ class TableRows:
                             f"{table.schema.spec!r} says the opposite; rows are read as the data says")
         table.inbound = inbound
         self.table = table
-        self.outbound = inbound is False or (inbound is None and table.schema is not None and table.schema.outbound)
+        self.outbound = outbound(table, inbound)
         self.key_of = key_getter(table.schema)
+
+    def made(self, index: int, made: tuple[Any, Any], text: str) -> DumpRow:
+        """A row a `TextDecoder` settled from its text: (key, what it made)."""
+        key, result = made
+        return DumpRow(table=self.table.name, index=index, key=key, value=None, text=RowText(text, self, index),
+                       made=result)
 
     def row(self, index: int, raw: Any, text: str | None = None) -> DumpRow:
         """`text`: the row's JSON text, when `raw` is what orjson parses it to."""

@@ -18,18 +18,30 @@ class DumpTable:
     inbound: bool | None = None     # from the data entry; None until seen, or unknown
 
 
-@dataclass
+@dataclass(slots=True)
 class DumpRow:
     table: str
     index: int      # position of the row within its table, from 0
     key: Any        # outbound: the stored key; inbound: the value at the key path (tuple if compound)
-    value: Any      # the revived JS value
+    value: Any      # the revived JS value (None when `made`: the text was not parsed)
     text: "RowText | None" = None   # the row's text, when the reader can parse it again to `value`
+    made: Any = None                # what a `TextDecoder` made of the text (then `value` is not read)
 
     def source(self) -> Any:
         """What to keep of the row while it is in flight, to reject it with its data later
         (`source_value`): its text when there is one, else its value."""
         return self.value if self.text is None else self.text
+
+
+class TextDecoder(Protocol):
+    """Turns a row's JSON text straight into what its consumer needs (`transform.typed`), or
+    None when it cannot settle the row: the reader then parses and revives it as usual.
+    `key_path`: the top-level property it takes the key from; the reader uses it only on
+    inbound tables whose key path (from the dump's header) is that property."""
+
+    key_path: str
+
+    def __call__(self, text: str) -> tuple[Any, Any] | None: ...     # (the key, what it made)
 
 
 class RowReader(Protocol):

@@ -7,7 +7,9 @@ as a Python object and says where it ends: one Python call per row, not one per 
 The scanner reads lone surrogate escapes and integers of any size natively; an integer
 outside int64 becomes the float JS reads. Such integers are looked for with a regex only in a
 window whose bytes hold a run of 19 digits (a C `translate` of each chunk says), so rows
-without one cost nothing.
+without one cost nothing. Where the reader sets a `TextDecoder` (`typed`, for the tables the
+plan lets `transform/typed.py` read), the row's text at that boundary goes to it first: a row
+it settles is not parsed here at all (`made`).
 
 Anything the window cannot read (malformed or truncated JSON, invalid UTF-8, an
 unexpected shape) raises `SlowPath`: the caller re-reads the file with the event-level
@@ -23,6 +25,7 @@ from typing import Any, BinaryIO, Iterator
 
 import orjson
 
+from .model import TextDecoder
 from .stream import INT64_MAX, INT64_MIN, LONG_INT, TOKEN, RepairLog
 
 CHUNK = 1024 * 1024
@@ -88,6 +91,8 @@ class JsonWindow:
         self._bounded = True         # try orjson on rows first (`_bounded_object`)
         self._hits = self._misses = 0   # rows it read, and could not read
         self.text: str | None = None    # the text of the value `value` returned last, when orjson read it
+        self.typed: TextDecoder | None = None   # tried on each row's text before orjson (`_bounded_object`)
+        self.made: Any = None           # what `typed` made of the value `value` returned last (its value: None)
         head = raw.read(len(BOM))
         if head == BOM:
             self.base = len(BOM)
@@ -165,7 +170,7 @@ class JsonWindow:
     def value(self) -> tuple[Any, int]:
         """The next whole JSON value (built in C) and the index in `buf` where it starts; `text`
         is then its text when orjson read it (and reads it again the same), else None."""
-        self.text = None
+        self.text = self.made = None
         if self.pos >= len(self.buf) or self.buf[self.pos] in _BLANKS:
             self.peek()
         if self._bounded and self.buf.startswith("{", self.pos):
@@ -205,6 +210,12 @@ class JsonWindow:
             end = buf.find("}]", start)
         if end >= 0 and not (self._runs and self._long_at <= end and self._long_int_in(start, end + 1)):
             text = buf[start:end + 1]
+            made = None if self.typed is None else self.typed(text)
+            if made is not None:            # a whole value too: the decoder parsed all of it
+                self.pos = end + 1
+                self._hits += 1
+                self.text, self.made = text, made
+                return None
             try:
                 value = orjson.loads(text)
             except orjson.JSONDecodeError:

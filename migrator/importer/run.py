@@ -284,7 +284,7 @@ class Importer:
             current: _Batch | None = None
             source = None                      # the table being read, and what belongs to it
             name = str(path)
-            for row in dump.rows():
+            for row in dump.rows(typed=self.transforms.typed):
                 if row.table != source:
                     source, table = row.table, self.by_source.get(row.table)
                     if table is None:
@@ -310,7 +310,7 @@ class Importer:
                 if current is None:
                     current = _Batch(dump_id, table, row.index, row.index, [], owner)
                 try:
-                    converted = prepare(key, row.value)
+                    converted = prepare(key, row.value) if row.made is None else row.made
                     converted.release()
                     current.add(_Pending(name, table, key, row.source(), converted, converted.request_bytes,
                                          position=row.index))

@@ -5,7 +5,7 @@ calls `dry_run_client.DryRunClient` in place of `ConvexClient`; the client hands
 serialized as it would be sent, to this deployment. It answers like the deployed functions
 (`planInfo`, `upsertBatch`, `storeFile`), but nothing is written. Documents arrive as the
 compiled transforms made them (Convex-encoded, already checked against their validators and
-Convex's limits, with the size they measured); the dry run checks what only it knows with
+Convex's limits, with the size they measured or, from `transform/typed.py`, a bound of it); the dry run checks what only it knows with
 `validate.document.check_document`: references resolved to ids, the owner field, side rows and
 the size of the whole document with them. What it cannot know is what the deployment already holds: references resolve,
 and keys count as existing, only against rows of this dry run. Not simulated: the
@@ -249,7 +249,10 @@ class DryRunDeployment:
         fields = self.fields[table]
         present = {f: doc[f] for f in added if f in doc}
         problems = check_document(present, {f: fields[f] for f in added if f in fields}, self._id_table)
-        too_large = size_problem(checked_size + value_size(present) - value_size({}))
+        extra = value_size(present) - value_size({})
+        too_large = size_problem(checked_size + extra)
+        if too_large:                  # the size sent may be a bound (transform/typed.py): measure
+            too_large = size_problem(value_size(decode({f: v for f, v in doc.items() if f not in present})) + extra)
         return problems + ([too_large] if too_large else [])
 
     def _resolve_refs(self, spec: dict, doc: dict, defer: bool, scope: str | None) -> tuple[list[str], dict]:

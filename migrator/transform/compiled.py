@@ -25,6 +25,7 @@ from ..plan.model import DatabasePlan, TablePlan
 from ..plan.validators import Validator
 from ..sinks.wire import encode, encode_bytes, encode_float, encode_int64
 from .prepared import PreparedRow, TableRules, prepare_generic, ready_row
+from .typed import typed_tables
 from .values import INT64_MAX, INT64_MIN, BlobToStore, Converter, ValueRejected, encode_key, escape_record_key, iso_from_ms
 
 Node = Callable[[Any], tuple]        # value -> (Convex-encoded value, Convex size)
@@ -489,13 +490,15 @@ class TableTransform:
 
 
 class Transforms:
-    """Every mapped table's compiled transform, built once per plan."""
+    """Every mapped table's compiled transform, built once per plan, and `typed`: the tables
+    whose rows can also be read and transformed from their text in C (`typed.py`)."""
 
     def __init__(self, plan: DatabasePlan):
         self.converter = Converter.for_plan(plan)
         compiler = _Compiler(self.converter)
         self.tables = {t.source: TableTransform(TableRules.of(t, self.converter, plan.options.owner_field),
                                                 self.converter, compiler) for t in plan.mapped_tables()}
+        self.typed = typed_tables({s: t.rules for s, t in self.tables.items()}, self.converter.dates == "ms")
 
     def prepare(self, table: TablePlan, key: Any, value: Any) -> PreparedRow:
         return self.tables[table.source].prepare(key, value)
