@@ -114,8 +114,7 @@ class TableRows:
     def made(self, index: int, made: tuple[Any, Any], text: str) -> DumpRow:
         """A row a `TextDecoder` settled from its text: (key, what it made)."""
         key, result = made
-        return DumpRow(table=self.table.name, index=index, key=key, value=None, text=RowText(text, self, index),
-                       made=result)
+        return DumpRow(self.table.name, index, key, None, RowText(text, self, index), result)
 
     def row(self, index: int, raw: Any, text: str | None = None) -> DumpRow:
         """`text`: the row's JSON text, when `raw` is what orjson parses it to."""

@@ -284,6 +284,7 @@ class Importer:
             current: _Batch | None = None
             source = None                      # the table being read, and what belongs to it
             name = str(path)
+            shown = not progress.disable
             for row in dump.rows(typed=self.transforms.typed):
                 if row.table != source:
                     source, table = row.table, self.by_source.get(row.table)
@@ -295,28 +296,33 @@ class Importer:
                         resumed = acknowledged.done_until > 0 or bool(acknowledged.finished)   # rows to skip
                         prepare = self.transforms.tables[table.source].prepare
                         self._started.setdefault(table.table, time.monotonic())
-                if not progress.disable and not row.index % PROGRESS_ROWS:
+                index = row.index
+                if shown and not index % PROGRESS_ROWS:
                     _show_progress(progress, dump, row.table, done_before)
                 if table.skip:
                     continue
-                if resumed and acknowledged.is_done(row.index):
+                if resumed and acknowledged.is_done(index):
                     counts["skipped"] += 1
                     continue
                 counts["read"] += 1
-                key = row.index if row.key is None else row.key
+                key = index if row.key is None else row.key
                 if current is not None and (current.table is not table or self._full(current)):
                     yield from self._claimed(current, ledger_dump)
                     current = None
                 if current is None:
-                    current = _Batch(dump_id, table, row.index, row.index, [], owner)
-                try:
-                    converted = prepare(key, row.value) if row.made is None else row.made
+                    current = _Batch(dump_id, table, index, index, [], owner)
+                converted = row.made           # read and transformed from its text already (transform/typed.py)
+                if converted is None:
+                    try:
+                        converted = prepare(key, row.value)
+                    except ValueError as exc:  # ValueRejected, or a value the wire cannot carry
+                        current.rejected.append((name, key, str(exc), row.value))
+                        current.end = index + 1
+                        continue
                     converted.release()
-                    current.add(_Pending(name, table, key, row.source(), converted, converted.request_bytes,
-                                         position=row.index))
-                except ValueError as exc:      # ValueRejected, or a value the wire cannot carry
-                    current.rejected.append((name, key, str(exc), row.value))
-                current.end = row.index + 1
+                current.add(_Pending(name, table, key, row.source(), converted, converted.request_bytes, 0, False,
+                                     index))
+                current.end = index + 1
             if current is not None:
                 yield from self._claimed(current, ledger_dump)
             yield from self._claimed(None, ledger_dump)
@@ -449,6 +455,7 @@ class Importer:
         progress = self.checkpoint.table(batch.dump_id, batch.table.table)
         final_round = batch.second_pass and self.checkpoint.last_round
         settled: Counter = Counter()
+        sides: Counter = Counter()             # side rows written, per side table
         rejected = list(batch.rejected)
         for item, outcome in zip(batch.items, outcomes):
             status = outcome.get("status")
@@ -463,8 +470,7 @@ class Importer:
                 settled[status] += 1
                 settled["blobs"] += item.blobs
                 for side, values in item.row.side_rows.items():
-                    self.summary.sides[side] += len(values)
-                    progress.sides[side] += len(values)
+                    sides[side] += len(values)
             missing = outcome.get("deferred") or []
             if missing and final_round:             # optional references to rows that do not exist
                 self._record_dangling(batch, item, missing, outcome.get("missing") or {})
@@ -483,6 +489,8 @@ class Importer:
             self.rejects.write(dump=dump, table=batch.table.table, key=key, reason=reason, row=source)
         settled["rejected"] += len(rejected)
         settled["duplicates"] += batch.duplicates
+        self.summary.sides.update(sides)
+        progress.sides.update(sides)
         counts.update(settled)
         progress.counts.update(settled)
         (self.checkpoint.round_progress if batch.second_pass else progress).mark(batch.start, batch.end)

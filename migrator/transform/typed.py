@@ -27,16 +27,17 @@ import re
 from typing import Annotated, Any, Union
 
 import msgspec
+from msgspec import UNSET
 
 from ..convex_names import DOCUMENT_LIMIT, MAX_ARRAY, MAX_DEPTH, MAX_FIELDS, SYSTEM_FIELDS_SIZE, field_name_problem
 from ..plan.validators import Validator
-from ..sinks.wire import encode_float
 from .prepared import REQUEST_OVERHEAD, PreparedRow, TableRules
 
 SIZE_PER_JSON_BYTE = 9          # a JSON number of one digit is 9 bytes of Convex size; nothing costs more
 # `-0`, `-0.0`, `-0e5`... as a JSON number: Convex needs -0 encoded apart ({"$float": ...}).
 _NEGATIVE_ZERO = re.compile(r"-0(?:\.0+)?(?:[eE][-+]?[0-9]+)?(?![0-9.eE])")
 _STRUCT = dict(kw_only=True, forbid_unknown_fields=True, omit_defaults=True)
+_NEVER = Annotated[str, msgspec.Meta(min_length=1, max_length=0)]     # a type no JSON value has
 _SCALARS = {"string": str, "number": float, "float64": float, "boolean": bool, "null": type(None)}
 
 
@@ -49,7 +50,6 @@ class _Types:
 
     def __init__(self, table: str):
         self.table = table
-        self.opaque: list[str] = []     # optional top-level fields of a kind it cannot express
 
     def of(self, val: Validator, depth: int, path: str) -> Any:
         """The annotation for a value at `depth` (a document field is 2), as Convex checks it."""
@@ -90,9 +90,8 @@ class _Types:
             except NotTyped:
                 if top is None:
                     raise
-                annotation = msgspec.Raw        # not expressible, but optional: a row that has it is not settled
-                self.opaque.append(attr)
-            specs.append((attr, Union[annotation, msgspec.UnsetType], msgspec.UNSET))
+                annotation = _NEVER             # not expressible, but optional: a row that has it is not settled
+            specs.append((attr, Union[annotation, msgspec.UnsetType], UNSET))
         for attr, (name, annotation, default) in (top or {}).items():
             rename[attr] = name
             specs.append((attr, annotation, default))
@@ -153,11 +152,10 @@ class TypedTable:
         try:
             struct = types.struct(fields, 2, "", top={
                 "k": (key.field, Union[int, float] if key.encoding == "number" else str, msgspec.NODEFAULT),
-                "t": ("$types", Union[dict[str, str], msgspec.UnsetType], msgspec.UNSET)})
+                "t": ("$types", Union[dict[str, str], msgspec.UnsetType], UNSET)})
             self._decode = msgspec.json.Decoder(struct).decode
         except TypeError:                   # a union msgspec cannot tell apart
             raise NotTyped from None
-        self._opaque = types.opaque
         self._encode = msgspec.json.Encoder().encode
         self.key_path = key.field
         self._number_key = key.encoding == "number"
@@ -166,6 +164,7 @@ class TypedTable:
         self._dates_seen: dict[str, str] | None = None      # the last `$types` map found to hold only those,
         self._dates_optional: list[str] = []                # and the optional fields it names (maybe absent)
         self._rules, self._table = rules, plan.table
+        self._largest = (DOCUMENT_LIMIT - SYSTEM_FIELDS_SIZE) // SIZE_PER_JSON_BYTE   # JSON bytes whose bound fits
 
     def __call__(self, text: str) -> tuple[Any, PreparedRow] | None:
         if "-0" in text and _NEGATIVE_ZERO.search(text):
@@ -174,40 +173,32 @@ class TypedTable:
             row = self._decode(text)
         except (msgspec.ValidationError, msgspec.DecodeError):
             return None
-        for attr in self._opaque:
-            if getattr(row, attr) is not msgspec.UNSET:
-                return None
         types = row.t
-        if types is not msgspec.UNSET:
+        if types is not UNSET:
             if types != self._dates_seen and not self._only_dates(types):
                 return None
-            for attr in self._dates_optional:
-                if getattr(row, attr) is msgspec.UNSET:
-                    return None             # a Date named where there is no value: revival says why
-            row.t = msgspec.UNSET
+            if self._dates_optional and any(getattr(row, attr) is UNSET for attr in self._dates_optional):
+                return None                 # a Date named where there is no value: revival says why
+            row.t = UNSET
         key = row.k
-        if self._number_key:
-            row.k = encoded_key = encode_float(float(key))
-            if type(encoded_key) is not float:
-                return None
-        else:
-            encoded_key = key
+        # As `encode_key` stores a number key: its float, finite and not -0 here (the window leaves
+        # integers of 19 digits and more to the scanner, and `_NEGATIVE_ZERO` turned -0 away).
+        row.k = stored_key = float(key) if self._number_key else key
         document = self._encode(row)
-        bound = len(document) * SIZE_PER_JSON_BYTE
-        if bound + SYSTEM_FIELDS_SIZE > DOCUMENT_LIMIT:
+        if len(document) > self._largest:
             return None                     # maybe near 1 MiB: the usual path measures it exactly
         sides = {}
         for name, table, attr, strings in self._sides:
             elements = getattr(row, attr)
-            if elements is msgspec.UNSET:
+            if elements is UNSET:
                 continue
             if strings:                     # as `rows.side_rows_of` has them: each distinct string once
                 sides[table] = list(dict.fromkeys(elements))
             else:
                 sides.update(self._rules.side_rows({name: elements}))
-        return key, PreparedRow(table=self._table, key=encoded_key, document=None, side_rows=sides,
-                                request_bytes=len(document) + REQUEST_OVERHEAD, convex_size=bound,
-                                document_json=document)
+        return key, PreparedRow(table=self._table, key=stored_key, document=None, side_rows=sides,
+                                request_bytes=len(document) + REQUEST_OVERHEAD,
+                                convex_size=len(document) * SIZE_PER_JSON_BYTE, document_json=document)
 
     def _only_dates(self, types: dict[str, str]) -> bool:
         """Does `types` name only Dates of fields planned as numbers (kept as their epoch ms)?"""
