@@ -122,8 +122,10 @@ print(json.dumps({"rows": sum(c["read"] for c in tables.values()),
                                   + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024}))
 """
 
-# The dry run's first stages alone, in this process: `read` (rows parsed and revived), `transform`
-# (and each turned into its checked, Convex-encoded document).
+# The dry run's first stages alone, in this process: `read` (rows parsed and revived: the usual
+# path), `transform` (rows turned into their checked, Convex-encoded documents as the import does
+# it: from their text in C where the plan allows, `transform/typed.py`, else parsed, revived and
+# transformed).
 STAGES = """
 import json, resource, sys, time
 from pathlib import Path
@@ -137,9 +139,9 @@ tables = {t.source: transforms.tables[t.source].prepare for t in plan.mapped_tab
 start = time.perf_counter()
 rows = 0
 with open_dump(dump) as rows_of:
-    for row in rows_of.rows():
+    for row in rows_of.rows(typed=transforms.typed if stage == "transform" else None):
         rows += 1
-        if stage == "transform":
+        if stage == "transform" and row.made is None:
             tables[row.table](row.index if row.key is None else row.key, row.value)
 print(json.dumps({"rows": rows, "seconds": time.perf_counter() - start,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
