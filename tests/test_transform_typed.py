@@ -262,3 +262,26 @@ def test_typed_and_usual_path_agree_on_every_fixture_row(app, tmp_path):
                 if dump.database_name not in (None, plan.database):
                     continue
             compare_reads(path, plan)
+
+
+def test_a_table_it_mostly_leaves_stops_being_tried(tmp_path):
+    """Each row it does not settle is parsed twice: after a few dozen, more left than settled,
+    the table's other rows go straight to the usual path."""
+    plan = plan_for({"f": pv("v.string()")})
+    texts = [json.dumps({"id": i, "f": i}) for i in range(200)] + ['{"id":200,"f":"x"}']
+    path = write_dump(tmp_path / "d.json", texts)
+    decoder = Transforms(plan).typed["t"]
+    calls = []
+
+    class Counting:
+        key_path = decoder.key_path
+
+        def __call__(self, text):
+            calls.append(text)
+            return decoder(text)
+
+    with open_dump(path) as dump:
+        rows = list(dump.rows(typed={"t": Counting()}))
+    assert len(rows) == 201 and all(r.made is None for r in rows)
+    assert 30 < len(calls) < 40
+    assert compare_reads(path, plan) == (201, 0)

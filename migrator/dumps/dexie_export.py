@@ -89,7 +89,7 @@ class DexieExportReader:
     def rows(self, skip: dict[str, int] | None = None,
              typed: Mapping[str, TextDecoder] | None = None) -> Iterator[DumpRow]:
         """Rows in file order; `skip[table]` rows of a table are passed over (already yielded).
-        `typed[table]`: a decoder tried on each row's text first (`TableRows.decoder` says where)."""
+        `typed[table]`: a decoder tried on each row's text first (`decoder_for` says where)."""
         w = self.window
         by_name = {t.name: t for t in self.tables}
         seen: dict[str, int] = {}
@@ -138,8 +138,8 @@ class DexieExportReader:
         rows: TableRows | None = None
         index = done = -1
         w = self.window
-        w.typed = decoder_for(by_name.get(self._table), inbound, typed.get(self._table)) \
-            if isinstance(self._table, str) else None
+        w.use(decoder_for(by_name.get(self._table), inbound, typed.get(self._table))
+              if isinstance(self._table, str) else None)
         try:
             for raw, start in w.items(f"the rows of table {self._table!r}"):
                 self._row = index = index + 1
@@ -152,7 +152,7 @@ class DexieExportReader:
                 except BadDump as problem:
                     raise self._fail(problem, w.offset(start)) from None
         finally:
-            w.typed = None
+            w.use(None)
         if rows is not None:
             seen[rows.table.name] = index + 1
 

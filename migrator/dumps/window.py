@@ -39,7 +39,8 @@ _DIGIT_AS_0 = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
 _RUN = b"0" * 19
 _UNBOUNDED = object()
 _BOUNDED_MISSES = 32          # rows orjson could not read (and more than it read) before the scanner reads every row
-                              # (a pretty-printed dump, where rows are joined by `},\n  {`, stops after these)
+                              # (a pretty-printed dump, where rows are joined by `},\n  {`, stops after these);
+                              # the same for rows a `TextDecoder` does not settle
 
 
 class SlowPath(Exception):
@@ -91,13 +92,19 @@ class JsonWindow:
         self._bounded = True         # try orjson on rows first (`_bounded_object`)
         self._hits = self._misses = 0   # rows it read, and could not read
         self.text: str | None = None    # the text of the value `value` returned last, when orjson read it
-        self.typed: TextDecoder | None = None   # tried on each row's text before orjson (`_bounded_object`)
+        self.typed: TextDecoder | None = None   # tried on each row's text before orjson (`use`)
         self.made: Any = None           # what `typed` made of the value `value` returned last (its value: None)
+        self._typed_hits = self._typed_misses = 0
         head = raw.read(len(BOM))
         if head == BOM:
             self.base = len(BOM)
         else:
             self._append(head)
+
+    def use(self, typed: TextDecoder | None) -> None:
+        """Try `typed` on the rows that follow (None: stop). A table whose rows it mostly does
+        not settle stops trying after a few (each miss costs a second parse)."""
+        self.typed, self._typed_hits, self._typed_misses = typed, 0, 0
 
     # -- offsets ---------------------------------------------------------------------------
     def offset(self, index: int | None = None) -> int:
@@ -214,8 +221,13 @@ class JsonWindow:
             if made is not None:            # a whole value too: the decoder parsed all of it
                 self.pos = end + 1
                 self._hits += 1
+                self._typed_hits += 1
                 self.text, self.made = text, made
                 return None
+            if self.typed is not None:
+                self._typed_misses += 1
+                if self._typed_misses > _BOUNDED_MISSES and self._typed_misses > self._typed_hits:
+                    self.typed = None
             try:
                 value = orjson.loads(text)
             except orjson.JSONDecodeError:
