@@ -154,3 +154,19 @@ def test_every_truncation_is_an_error_naming_where(tmp_path):
         assert str(path) in str(e) and e.table == "t", cut
         if b"\xc3" not in full[cut - 1:cut]:        # a cut inside a UTF-8 character is invalid UTF-8 instead
             assert "truncated" in e.message and e.offset == cut, (cut, str(e))
+
+
+@pytest.mark.parametrize("chunk", [64, 1000, 4096])
+def test_rows_the_window_cuts_are_read_by_their_boundaries_too(tmp_path, monkeypatch, chunk):
+    """A row cut by the window's end widens the window and is read by orjson like the others,
+    not left to the scanner (one per chunk, each failing scan costing a pass over the window)."""
+    monkeypatch.setattr(window, "CHUNK", chunk)
+    rows = [{"id": i, "name": f"row {i}", "tags": ["a", "b"]} for i in range(300)]
+    path = tmp_path / "d.json"
+    path.write_bytes(inbound_dump(rows, True))
+    with path.open("rb") as f:
+        kind = _sniff(path, f)
+        f.seek(0)
+        reader = FAST_READERS[kind](path, f)
+        assert [r.value for r in reader.rows()] == rows
+        assert (reader.window._hits, reader.window._misses) == (300, 0)

@@ -38,6 +38,7 @@ _TOKEN = re.compile(TOKEN.pattern.decode(), re.DOTALL)
 _DIGIT_AS_0 = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
 _RUN = b"0" * 19
 _UNBOUNDED = object()
+_CUT_ROW = 64 * 1024          # a row cut by the window's end, this short or shorter, widens the window first
 _BOUNDED_MISSES = 32          # rows orjson could not read (and more than it read) before the scanner reads every row
                               # (a pretty-printed dump, where rows are joined by `},\n  {`, stops after these);
                               # the same for rows a `TextDecoder` does not settle
@@ -70,6 +71,12 @@ def _js_numbers(value: Any, count: list[int]) -> Any:
     if isinstance(value, list):
         return [_js_numbers(v, count) for v in value]
     return value
+
+
+def _row_end(buf: str, start: int) -> int:
+    """Where the row at `start` may end: the `}` of the next `},{` (or of `}]`); -1 if neither follows."""
+    end = buf.find("},{", start)
+    return buf.find("}]", start) if end < 0 else end
 
 
 def _digit_run(data: bytes) -> bool:
@@ -181,10 +188,9 @@ class JsonWindow:
         if self.pos >= len(self.buf) or self.buf[self.pos] in _BLANKS:
             self.peek()
         if self._bounded and self.buf.startswith("{", self.pos):
-            start = self.pos
-            found = self._bounded_object(start)
+            found = self._bounded_object()
             if found is not _UNBOUNDED:
-                return found, start
+                return found
         while True:
             start = self.pos
             try:
@@ -203,18 +209,23 @@ class JsonWindow:
                 value = self._as_js(value, start, end)
             return value, start
 
-    def _bounded_object(self, start: int) -> Any:
-        """The object at `start` parsed by orjson (about twice the speed of the stdlib's scanner)
-        when it ends where rows are joined, `},{` (or at `}]`, the last row); else _UNBOUNDED.
+    def _bounded_object(self) -> Any:
+        """The object at the position parsed by orjson (about twice the speed of the stdlib's
+        scanner) when it ends where rows are joined, `},{` (or at `}]`, the last row), and where it
+        starts; else _UNBOUNDED. A row the window's end cuts (no boundary after it yet) widens the
+        window once when what it holds of the row is short (`_CUT_ROW`): otherwise the row at the
+        end of every chunk would go to the scanner, and a failing scanner costs a pass over the
+        whole window (its error counts the lines before the failure).
         A piece from an object's start that parses whole ends where that object ends, so a
         `},{` inside a string or a nested array only makes this one try fail: the scanner then
         reads the value. What orjson reads differently is left to the scanner: a row with 19
         digits in a row (an integer outside int64, noted as a repair), a lone surrogate escape,
         a number beyond any float. Dumps where it fails more often than not stop trying."""
-        buf = self.buf
-        end = buf.find("},{", start)
-        if end < 0:
-            end = buf.find("}]", start)
+        buf, start = self.buf, self.pos
+        end = _row_end(buf, start)
+        if end < 0 and len(buf) - start < _CUT_ROW and self.more(at_least=len(buf) - start):
+            buf, start = self.buf, self.pos
+            end = _row_end(buf, start)
         if end >= 0 and not (self._runs and self._long_at <= end and self._long_int_in(start, end + 1)):
             text = buf[start:end + 1]
             made = None if self.typed is None else self.typed(text)
@@ -223,7 +234,7 @@ class JsonWindow:
                 self._hits += 1
                 self._typed_hits += 1
                 self.text, self.made = text, made
-                return None
+                return None, start
             if self.typed is not None:
                 self._typed_misses += 1
                 if self._typed_misses > _BOUNDED_MISSES and self._typed_misses > self._typed_hits:
@@ -236,7 +247,7 @@ class JsonWindow:
                 self.pos = end + 1
                 self._hits += 1
                 self.text = text
-                return value
+                return value, start
         self._misses += 1
         if self._misses > _BOUNDED_MISSES and self._misses > self._hits:
             self._bounded = False

@@ -196,9 +196,10 @@ class TypedTable:
                 sides[table] = list(dict.fromkeys(elements))
             else:
                 sides.update(self._rules.side_rows({name: elements}))
-        return key, PreparedRow(table=self._table, key=stored_key, document=None, side_rows=sides,
-                                request_bytes=len(document) + REQUEST_OVERHEAD,
-                                convex_size=len(document) * SIZE_PER_JSON_BYTE, document_json=document)
+        size = len(document)
+        # PreparedRow(table, key, document, side_rows, request_bytes, convex_size, uploads, document_json)
+        return key, PreparedRow(self._table, stored_key, None, sides, size + REQUEST_OVERHEAD,
+                                size * SIZE_PER_JSON_BYTE, False, document)
 
     def _only_dates(self, types: dict[str, str]) -> bool:
         """Does `types` name only Dates of fields planned as numbers (kept as their epoch ms)?"""
