@@ -34,8 +34,10 @@ from ..plan.validators import Validator
 from .prepared import REQUEST_OVERHEAD, PreparedRow, TableRules
 
 SIZE_PER_JSON_BYTE = 9          # a JSON number of one digit is 9 bytes of Convex size; nothing costs more
-# `-0`, `-0.0`, `-0e5`... as a JSON number: Convex needs -0 encoded apart ({"$float": ...}).
-_NEGATIVE_ZERO = re.compile(r"-0(?:\.0+)?(?:[eE][-+]?[0-9]+)?(?![0-9.eE])")
+# `-0`, `-0.0`, `-0e5`, and a negative number so small it parses as -0 (`-1e-400`): Convex needs
+# -0 encoded apart ({"$float": ...}), msgspec writes it as a plain `-0.0`. (Over-wide: `-1e-300`
+# or `-0` in a string just take the usual path.)
+_NEGATIVE_ZERO = re.compile(r"-(?:0(?:\.0+)?(?:[eE][-+]?[0-9]+)?(?![0-9.eE])|[0-9.]+[eE]-[0-9]{3})")
 _STRUCT = dict(kw_only=True, forbid_unknown_fields=True, omit_defaults=True)
 _NEVER = Annotated[str, msgspec.Meta(min_length=1, max_length=0)]     # a type no JSON value has
 _SCALARS = {"string": str, "number": float, "float64": float, "boolean": bool, "null": type(None)}
@@ -167,7 +169,7 @@ class TypedTable:
         self._largest = (DOCUMENT_LIMIT - SYSTEM_FIELDS_SIZE) // SIZE_PER_JSON_BYTE   # JSON bytes whose bound fits
 
     def __call__(self, text: str) -> tuple[Any, PreparedRow] | None:
-        if "-0" in text and _NEGATIVE_ZERO.search(text):
+        if _NEGATIVE_ZERO.search(text):
             return None
         try:
             row = self._decode(text)
