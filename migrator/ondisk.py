@@ -11,7 +11,7 @@ import hashlib
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import orjson
 
@@ -24,6 +24,19 @@ def fingerprint(encoded: Any) -> bytes:
     transforms make them: int64 1 is `{"$integer": ...}`, float 1.0 a number, so they differ
     as in an index). Not encoded again: every value fingerprinted already is."""
     return hashlib.blake2b(orjson.dumps(encoded, option=orjson.OPT_SORT_KEYS), digest_size=16).digest()
+
+
+# In a statement over `json_each(...)` with `packed` fingerprints as ?1: the row's own (`key`
+# is its index in the array).
+FINGERPRINT_AT = "substr(?1, key * 16 + 1, 16)"
+
+
+def packed(fingerprints: Iterable[bytes]) -> bytearray:
+    """A batch's fingerprints as one parameter, cut into rows by sqlite (`FINGERPRINT_AT`): one
+    statement writes the batch, at half the instructions of executemany stepping each row from
+    Python. A bytearray, as a lone fingerprint is bound too: sqlite3 binds it as it is, where for
+    bytes it first looks for an adapter, failing through two AttributeErrors."""
+    return bytearray(b"".join(fingerprints))
 
 
 def open_store(path: Path | None, *, durable: bool) -> sqlite3.Connection:

@@ -10,10 +10,13 @@ query, its writes kept in dicts (later rows of the batch see them) and written a
 
 from __future__ import annotations
 
+import struct
 from contextlib import contextmanager
 from typing import Iterator, NamedTuple
 
-from ..ondisk import open_store
+import orjson
+
+from ..ondisk import FINGERPRINT_AT, open_store, packed
 
 _LOOKUP_CHUNK = 500            # ids per SELECT ... IN (...)
 
@@ -29,7 +32,7 @@ class DryRunStore:
     def __init__(self):
         self.db = open_store(None, durable=False)
         for table in ("rows (id BLOB PRIMARY KEY, n INTEGER, tab INTEGER, digest BLOB, entries BLOB)",
-                      "uniq (entry BLOB PRIMARY KEY, holder INTEGER, key TEXT)", "files (sha TEXT PRIMARY KEY, id TEXT)"):
+                      "uniq (entry BLOB PRIMARY KEY, holder BLOB, key TEXT)", "files (sha TEXT PRIMARY KEY, id TEXT)"):
             self.db.execute(f"CREATE TABLE {table} WITHOUT ROWID")
         self.count = 0                                          # rows numbered so far (documents and files)
         self._fetched: dict[bytes, StoredRow | None] = {}       # this batch: its rows as they were
@@ -47,25 +50,39 @@ class DryRunStore:
         for at in range(0, len(row_ids), _LOOKUP_CHUNK):
             chunk = row_ids[at:at + _LOOKUP_CHUNK]
             found = {r[0]: StoredRow(*r[1:]) for r in self.db.execute(
-                f"SELECT id, n, tab, digest, entries FROM rows WHERE id IN ({','.join('?' * len(chunk))})", chunk)}
+                f"SELECT id, n, tab, digest, entries FROM rows WHERE id IN ({','.join('?' * len(chunk))})",
+                list(map(bytearray, chunk)))}
             self._fetched.update({i: found.get(i) for i in chunk})
         for at in range(0, len(entries), _LOOKUP_CHUNK):
             chunk = entries[at:at + _LOOKUP_CHUNK]
-            found_entries = {r[0]: (r[1], r[2]) for r in self.db.execute(
-                f"SELECT entry, holder, key FROM uniq WHERE entry IN ({','.join('?' * len(chunk))})", chunk)}
+            found_entries = {r[0]: _holder(*r[1:]) for r in self.db.execute(
+                f"SELECT entry, holder, key FROM uniq WHERE entry IN ({','.join('?' * len(chunk))})",
+                list(map(bytearray, chunk)))}
             self._uniq_fetched.update({e: found_entries.get(e) for e in chunk})
         try:
             yield
         finally:
-            self.db.executemany("INSERT OR REPLACE INTO rows (id, n, tab, digest, entries) VALUES (?, ?, ?, ?, ?)",
-                                [(i, r.number, r.table, r.digest, r.entries) for i, r in self._written.items()])
-            self.db.executemany("DELETE FROM uniq WHERE entry = ?", [(e,) for e, h in self._uniq.items() if h is None])
-            self.db.executemany("INSERT OR REPLACE INTO uniq (entry, holder, key) VALUES (?, ?, ?)",
-                                [(e, *h) for e, h in self._uniq.items() if h is not None])
+            self._write()
             self._fetched.clear()
             self._written.clear()
             self._uniq.clear()
             self._uniq_fetched.clear()
+
+    def _write(self) -> None:
+        """The batch's writes. The entries it took go in one statement (`ondisk.packed`), their
+        holders' numbers cut likewise from a blob of 8 bytes apiece, their keys' texts from a
+        JSON array of strings (array elements that are arrays json_each renders and parses again)."""
+        self.db.executemany("INSERT OR REPLACE INTO rows (id, n, tab, digest, entries) VALUES (?, ?, ?, ?, ?)",
+                            [(bytearray(i), r.number, r.table, bytearray(r.digest), bytearray(r.entries))
+                             for i, r in self._written.items()])
+        self.db.executemany("DELETE FROM uniq WHERE entry = ?",
+                            [(bytearray(e),) for e, h in self._uniq.items() if h is None])
+        taken = [(e, h) for e, h in self._uniq.items() if h is not None]
+        holders = struct.pack(f">{len(taken)}Q", *(number for _, (number, _) in taken))
+        self.db.execute(f"INSERT OR REPLACE INTO uniq (entry, holder, key) SELECT {FINGERPRINT_AT}, "
+                        "substr(?2, key * 8 + 1, 8), value FROM json_each(?3)",
+                        (packed(e for e, _ in taken), bytearray(holders),
+                         orjson.dumps([key for _, (_, key) in taken]).decode()))
 
     def next_number(self) -> int:
         self.count += 1
@@ -76,7 +93,8 @@ class DryRunStore:
             return self._written[row_id]
         if row_id in self._fetched:
             return self._fetched[row_id]
-        found = self.db.execute("SELECT n, tab, digest, entries FROM rows WHERE id = ?", (row_id,)).fetchone()
+        found = self.db.execute("SELECT n, tab, digest, entries FROM rows WHERE id = ?",
+                                (bytearray(row_id),)).fetchone()
         return StoredRow(*found) if found else None
 
     def put_row(self, row_id: bytes | None, row: StoredRow, key_text: str, entries: list[bytes], old: bytes) -> None:
@@ -96,8 +114,8 @@ class DryRunStore:
             return self._uniq[entry]
         if entry in self._uniq_fetched:
             return self._uniq_fetched[entry]
-        found = self.db.execute("SELECT holder, key FROM uniq WHERE entry = ?", (entry,)).fetchone()
-        return tuple(found) if found else None
+        found = self.db.execute("SELECT holder, key FROM uniq WHERE entry = ?", (bytearray(entry),)).fetchone()
+        return _holder(*found) if found else None
 
     def file(self, sha256: str) -> str | None:
         found = self.db.execute("SELECT id FROM files WHERE sha = ?", (sha256,)).fetchone()
@@ -108,3 +126,8 @@ class DryRunStore:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _holder(number: bytes, key_text: str) -> tuple[int, str]:
+    """A unique-index entry's holder as stored (its number in 8 bytes, `_write`): (row number, key text)."""
+    return int.from_bytes(number, "big"), key_text
