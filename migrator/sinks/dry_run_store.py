@@ -6,6 +6,8 @@ owner, key); per unique-index entry the row holding it and that row's key (for t
 message); stored files by sha256. A private temporary sqlite file, deleted when the store
 closes. The work is batched as the import batches: a batch's own rows are fetched in one
 query, its writes kept in dicts (later rows of the batch see them) and written at its end.
+A filter of fixed size (by hash, 4 MiB) tells the unique-index entries no row ever took,
+the usual case, which are then not looked up.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import orjson
 from ..ondisk import FINGERPRINT_AT, open_store, packed
 
 _LOOKUP_CHUNK = 500            # ids per SELECT ... IN (...)
+_FILTER_BYTES = 1 << 22        # the filter of the unique-index entries taken (4 MiB)
 
 
 class StoredRow(NamedTuple):            # a tuple: one made per row, cheaper than a frozen dataclass
@@ -39,6 +42,7 @@ class DryRunStore:
         self._written: dict[bytes, StoredRow] = {}              # this batch: its rows as written
         self._uniq: dict[bytes, tuple[int, str] | None] = {}    # this batch: entries taken (None: released)
         self._uniq_fetched: dict[bytes, tuple[int, str] | None] = {}   # this batch: entries as they were
+        self._taken = bytearray(_FILTER_BYTES)                  # by hash, a byte per slot: entries ever taken
 
     @contextmanager
     def batch(self, row_ids: list[bytes | None], entries: list[bytes] = ()) -> Iterator[None]:
@@ -53,6 +57,8 @@ class DryRunStore:
                 f"SELECT id, n, tab, digest, entries FROM rows WHERE id IN ({','.join('?' * len(chunk))})",
                 list(map(bytearray, chunk)))}
             self._fetched.update({i: found.get(i) for i in chunk})
+        self._uniq_fetched.update(dict.fromkeys(entries))      # new, unless the filter says they may not be
+        entries = [e for e in entries if self._maybe_taken(e)]
         for at in range(0, len(entries), _LOOKUP_CHUNK):
             chunk = entries[at:at + _LOOKUP_CHUNK]
             found_entries = {r[0]: _holder(*r[1:]) for r in self.db.execute(
@@ -78,6 +84,8 @@ class DryRunStore:
         self.db.executemany("DELETE FROM uniq WHERE entry = ?",
                             [(bytearray(e),) for e, h in self._uniq.items() if h is None])
         taken = [(e, h) for e, h in self._uniq.items() if h is not None]
+        for entry, _ in taken:
+            self._taken[hash(entry) & (_FILTER_BYTES - 1)] = 1
         holders = struct.pack(f">{len(taken)}Q", *(number for _, (number, _) in taken))
         self.db.execute(f"INSERT OR REPLACE INTO uniq (entry, holder, key) SELECT {FINGERPRINT_AT}, "
                         "substr(?2, key * 8 + 1, 8), value FROM json_each(?3)",
@@ -114,8 +122,15 @@ class DryRunStore:
             return self._uniq[entry]
         if entry in self._uniq_fetched:
             return self._uniq_fetched[entry]
+        if not self._maybe_taken(entry):
+            return None
         found = self.db.execute("SELECT holder, key FROM uniq WHERE entry = ?", (bytearray(entry),)).fetchone()
         return _holder(*found) if found else None
+
+    def _maybe_taken(self, entry: bytes) -> bool:
+        """False: no row ever held `entry`, nothing to look up (the usual case, a new value: a
+        lookup costs sqlite a walk down the index, this a byte of a filter of fixed size)."""
+        return self._taken[hash(entry) & (_FILTER_BYTES - 1)] != 0
 
     def file(self, sha256: str) -> str | None:
         found = self.db.execute("SELECT id FROM files WHERE sha = ?", (sha256,)).fetchone()
