@@ -34,8 +34,10 @@ FINGERPRINT_AT = "substr(?1, key * 16 + 1, 16)"
 def packed(fingerprints: Iterable[bytes]) -> bytearray:
     """A batch's fingerprints as one parameter, cut into rows by sqlite (`FINGERPRINT_AT`): one
     statement writes the batch, at half the instructions of executemany stepping each row from
-    Python. A bytearray, as a lone fingerprint is bound too: sqlite3 binds it as it is, where for
-    bytes it first looks for an adapter, failing through two AttributeErrors."""
+    Python (in a throwaway store: a journal would first copy every page such a statement
+    touches, see `open_store`). A bytearray, as a lone fingerprint is bound too: sqlite3 binds
+    it as it is, where for bytes it first looks for an adapter, failing through two
+    AttributeErrors."""
     return bytearray(b"".join(fingerprints))
 
 
@@ -43,14 +45,17 @@ def open_store(path: Path | None, *, durable: bool) -> sqlite3.Connection:
     """A sqlite store. `path` None: a private temporary file sqlite deletes on close.
     `durable`: survives the process being killed between batches in step with the checkpoint
     (WAL, synchronous NORMAL, a transaction per batch); otherwise a throwaway that stays in
-    one transaction for its whole life: nothing reads it after a crash, and a commit per batch
-    would write every page the batch touched again (with random keys, one per row)."""
+    one transaction for its whole life, with no rollback journal: nothing reads it after a
+    crash, nothing is rolled back, a commit per batch would write every page the batch touched
+    again (with random keys, one per row), and a journal has a statement of many rows (`packed`)
+    copy every page it touches first."""
     db = sqlite3.connect("" if path is None else str(path), isolation_level=None, check_same_thread=False)
     if path is not None:
         db.execute("PRAGMA journal_mode=WAL")
     db.execute(f"PRAGMA synchronous={'NORMAL' if durable else 'OFF'}")
     db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
     if not durable:
+        db.execute("PRAGMA journal_mode=OFF")
         db.execute("BEGIN")
     return db
 

@@ -71,9 +71,7 @@ class KeyLedger:
         batch) that is all, one lookup per key; else the first occurrence of each is read back."""
         before = self.db.total_changes
         with transaction(self.db):
-            self.db.execute(f"INSERT OR IGNORE INTO keys (id, dump, tab, row) SELECT {FINGERPRINT_AT}, ?2, ?3, value "
-                            "FROM json_each(?4)", (packed(key for key, _ in entries), dump, table,
-                                                   orjson.dumps([row for _, row in entries]).decode()))
+            self._insert(dump, table, entries)
         if self.db.total_changes - before == len(entries):
             return [None] * len(entries)
         first: dict[bytes, tuple[int, str, int]] = {}
@@ -86,6 +84,18 @@ class KeyLedger:
         return [None if first[key] == (dump, table, row) else Position(self._path(first[key][0]), first[key][1],
                                                                       first[key][2] + 1)
                 for key, row in entries]
+
+    def _insert(self, dump: int, table: str, entries: list[tuple[bytes, int]]) -> None:
+        """INSERT OR IGNORE each (key, row): a throwaway ledger in one statement (`ondisk.packed`);
+        a durable one row by row, as its statement journal would copy every page a statement of
+        many rows touches."""
+        if self.path is None:
+            self.db.execute(f"INSERT OR IGNORE INTO keys (id, dump, tab, row) SELECT {FINGERPRINT_AT}, ?2, ?3, value "
+                            "FROM json_each(?4)", (packed(key for key, _ in entries), dump, table,
+                                                   orjson.dumps([row for _, row in entries]).decode()))
+            return
+        self.db.executemany("INSERT OR IGNORE INTO keys (id, dump, tab, row) VALUES (?, ?, ?, ?)",
+                            [(bytearray(key), dump, table, row) for key, row in entries])
 
     def claim_later(self, dump: int, table: str, scope: tuple[str, str | None],
                     keys: list[tuple[Any, int]]) -> Callable[[], list[Position | None]]:
