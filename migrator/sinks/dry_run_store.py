@@ -105,16 +105,17 @@ class DryRunStore:
                                 (bytearray(row_id),)).fetchone()
         return StoredRow(*found) if found else None
 
-    def put_row(self, row_id: bytes | None, row: StoredRow, key_text: str, entries: list[bytes], old: bytes) -> None:
-        """Row `row_id` now holds exactly `entries` (those in `old` it no longer holds are released);
-        `row_id` None: only its entries are kept."""
-        if row_id is not None:
-            self._written[row_id] = row
+    def put_row(self, row_id: bytes, row: StoredRow) -> None:
+        self._written[row_id] = row
+
+    def hold(self, number: int, key_text: str, entries: list[bytes], old: bytes) -> None:
+        """Row `number` (with key `key_text`) now holds exactly `entries`, and no longer those
+        in `old` that are not among them."""
         for at in range(0, len(old), 16):
             if old[at:at + 16] not in entries:
                 self._uniq[old[at:at + 16]] = None
         for entry in entries:
-            self._uniq[entry] = (row.number, key_text)
+            self._uniq[entry] = (number, key_text)
 
     def unique_holder(self, entry: bytes) -> tuple[int, str] | None:
         """(row number, key text) of the row holding a unique-index entry."""
