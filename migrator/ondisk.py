@@ -19,11 +19,16 @@ import orjson
 CACHE_KIB = 8 * 1024           # sqlite's page cache per store: memory stays bounded by this
 
 
+_BLAKE2B_16 = hashlib.blake2b(digest_size=16)
+
+
 def fingerprint(encoded: Any) -> bytes:
     """16 bytes, equal for equal Convex values given in Convex-encoded JSON (as the compiled
     transforms make them: int64 1 is `{"$integer": ...}`, float 1.0 a number, so they differ
     as in an index). Not encoded again: every value fingerprinted already is."""
-    return hashlib.blake2b(orjson.dumps(encoded, option=orjson.OPT_SORT_KEYS), digest_size=16).digest()
+    hasher = _BLAKE2B_16.copy()         # a copy: cheaper than a new one made and set up by keywords
+    hasher.update(orjson.dumps(encoded, option=orjson.OPT_SORT_KEYS))
+    return hasher.digest()
 
 
 # In a statement over `json_each(...)` with `packed` fingerprints as ?1: the row's own (`key`
