@@ -154,8 +154,11 @@ class DryRunDeployment:
                    else [None] * len(rows))
         sizes = convex_sizes or [None] * len(rows)
         per_row = self._likely_unique_entries(t, rows, owner)
+        entries = [e for row_entries in per_row for e in row_entries.values()]
         defer = args.get("deferRefs", False)
-        with self._store.batch(row_ids, [e for entries in per_row for e in entries.values()]):
+        with self._store.batch(row_ids, entries):
+            if self._only_inserts(t, owner, sizes) and self._store.all_free(entries):
+                return self._insert_all(t, rows, per_row)
             return [self._upsert(t, row, size, row_id, defer, owner, entries)
                     for row, size, row_id, entries in zip(rows, sizes, row_ids, per_row)]
 
@@ -193,6 +196,24 @@ class DryRunDeployment:
         return per_row
 
     # -- upsertBatch, row by row (the order of the generated mutation) ---------------------
+    def _only_inserts(self, t: _Table, owner: dict | None, sizes: list[int | None]) -> bool:
+        """Every row of the batch is new and has nothing left to check, given its unique-index
+        entries are free (`DryRunStore.all_free`): a table not kept, with no references, no
+        owner and no side rows the transform did not check, as small as they are checked for."""
+        if t.kept or t.refs or owner or t.unchecked_sides:
+            return False
+        return not t.sides or (None not in sizes and size_problem(max(sizes, default=0) + SIDE_ROW_OVERHEAD) is None)
+
+    def _insert_all(self, t: _Table, rows: list[dict], per_row: list[dict[str, bytes]]) -> list[dict]:
+        """What `_upsert` answers for each row of a batch of `_only_inserts`, at a fraction of its cost."""
+        outcomes = []
+        for row, entries in zip(rows, per_row):
+            number = self._store.next_number()
+            if entries:
+                self._store.hold(number, json_text(row["doc"].get(t.key_field)), list(entries.values()), b"")
+            outcomes.append({"status": "inserted", "id": _placeholder(number, t.number)})
+        return outcomes
+
     def _upsert(self, t: _Table, row: dict, convex_size: int | None, row_id: bytes | None, defer: bool,
                 owner: dict | None, known_entries: dict[str, bytes]) -> dict:
         """`row_id` None: a row not kept (`keys_unique`), so new. `known_entries`: its unique-index
@@ -298,8 +319,8 @@ class DryRunDeployment:
         if facts is None:
             spec = self.spec[table]
             unchecked = [side for side in spec["sides"] if side["table"] not in self._sides_checked]
-            facts = self._facts[table] = _Table(table, self._table_number(table), table in self._kept,
-                                                spec["keyField"], spec["refs"], spec["unique"], spec["sides"], unchecked)
+            facts = self._facts[table] = _Table(table, self._table_number(table), table in self._kept, spec["keyField"],
+                                                spec["refs"], spec["unique"], spec["sides"], unchecked)
         return facts
 
     # -- placeholder ids -------------------------------------------------------------------

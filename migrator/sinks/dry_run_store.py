@@ -92,6 +92,10 @@ class DryRunStore:
                         (packed(e for e, _ in taken), bytearray(holders),
                          orjson.dumps([key for _, (_, key) in taken]).decode()))
 
+    def all_free(self, entries: list[bytes]) -> bool:
+        """No row holds any of this batch's `entries` (fetched by `batch`), and none repeats."""
+        return len(set(entries)) == len(entries) and not any(self._uniq_fetched[e] for e in entries)
+
     def next_number(self) -> int:
         self.count += 1
         return self.count
