@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import struct
 from contextlib import contextmanager
-from typing import Iterator, NamedTuple
+from typing import Iterable, Iterator, NamedTuple
 
 import orjson
 
@@ -100,6 +100,10 @@ class DryRunStore:
         self.count += 1
         return self.count
 
+    def next_numbers(self, count: int) -> range:
+        self.count += count
+        return range(self.count - count + 1, self.count + 1)
+
     def row(self, row_id: bytes) -> StoredRow | None:
         if row_id in self._written:
             return self._written[row_id]
@@ -120,6 +124,12 @@ class DryRunStore:
                 self._uniq[old[at:at + 16]] = None
         for entry in entries:
             self._uniq[entry] = (number, key_text)
+
+    def hold_new(self, held: list[tuple[int, str, Iterable[bytes]]]) -> None:
+        """Each (row number, key text, entries) of rows just inserted: the row now holds them."""
+        for number, key_text, entries in held:
+            for entry in entries:
+                self._uniq[entry] = (number, key_text)
 
     def unique_holder(self, entry: bytes) -> tuple[int, str] | None:
         """(row number, key text) of the row holding a unique-index entry."""
