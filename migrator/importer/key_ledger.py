@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from ..ondisk import fingerprint, open_store, remove_store, transaction
+import orjson
+
+from ..ondisk import FINGERPRINT_AT, fingerprint, open_store, packed, remove_store, transaction
 
 _LOOKUP_CHUNK = 500            # keys per SELECT ... IN (...)
 
@@ -67,22 +69,33 @@ class KeyLedger:
 
         Every key is inserted unless it is there already: when all of them were new (the usual
         batch) that is all, one lookup per key; else the first occurrence of each is read back."""
-        rows = [(key, dump, table, row) for key, row in entries]
         before = self.db.total_changes
         with transaction(self.db):
-            self.db.executemany("INSERT OR IGNORE INTO keys (id, dump, tab, row) VALUES (?, ?, ?, ?)", rows)
-        if self.db.total_changes - before == len(rows):
-            return [None] * len(rows)
+            self._insert(dump, table, entries)
+        if self.db.total_changes - before == len(entries):
+            return [None] * len(entries)
         first: dict[bytes, tuple[int, str, int]] = {}
         ids = [key for key, _ in entries]
         for at in range(0, len(ids), _LOOKUP_CHUNK):
             chunk = ids[at:at + _LOOKUP_CHUNK]
             query = f"SELECT id, dump, tab, row FROM keys WHERE id IN ({','.join('?' * len(chunk))})"
-            for key, d, tab, row in self.db.execute(query, chunk):
+            for key, d, tab, row in self.db.execute(query, list(map(bytearray, chunk))):
                 first[key] = (d, tab, row)
         return [None if first[key] == (dump, table, row) else Position(self._path(first[key][0]), first[key][1],
                                                                       first[key][2] + 1)
                 for key, row in entries]
+
+    def _insert(self, dump: int, table: str, entries: list[tuple[bytes, int]]) -> None:
+        """INSERT OR IGNORE each (key, row): a throwaway ledger in one statement (`ondisk.packed`);
+        a durable one row by row, as its statement journal would copy every page a statement of
+        many rows touches."""
+        if self.path is None:
+            self.db.execute(f"INSERT OR IGNORE INTO keys (id, dump, tab, row) SELECT {FINGERPRINT_AT}, ?2, ?3, value "
+                            "FROM json_each(?4)", (packed(key for key, _ in entries), dump, table,
+                                                   orjson.dumps([row for _, row in entries]).decode()))
+            return
+        self.db.executemany("INSERT OR IGNORE INTO keys (id, dump, tab, row) VALUES (?, ?, ?, ?)",
+                            [(bytearray(key), dump, table, row) for key, row in entries])
 
     def claim_later(self, dump: int, table: str, scope: tuple[str, str | None],
                     keys: list[tuple[Any, int]]) -> Callable[[], list[Position | None]]:
