@@ -228,13 +228,14 @@ def test_dates_as_epoch_ms_are_settled_iso_dates_left(dates, tmp_path):
     assert compare_reads(path, plan) == (2, 1 if dates == "ms" else 0)
 
 
-@pytest.mark.parametrize("number", ["-0", "-0.0", "-0.000e5", "-0E-2", "-1e-400", "-2.5E-999", "-4.9e-325"])
+@pytest.mark.parametrize("number", ["-0.0", "-0.000e5", "-0E-2", "-1e-400", "-2.5E-999", "-4.9e-325", "-0"])
 def test_numbers_that_are_negative_zero_are_left(number, tmp_path):
-    """msgspec writes -0 as `-0.0`; Convex needs it as {"$float": ...}, as the usual path sends it."""
+    """msgspec writes -0 as `-0.0`; Convex needs it as {"$float": ...}, as the usual path sends it.
+    (`-0` is an integer to both paths, so 0.)"""
     plan = plan_for({"f": pv("v.number()"), "g": pv("v.array(v.number())")})
     texts = [f'{{"id":1,"f":{number},"g":[]}}', f'{{"id":2,"f":1,"g":[2,{number}]}}', '{"id":3,"f":-0.5,"g":[-3e-5]}']
     path = write_dump(tmp_path / "d.json", texts)
-    assert compare_reads(path, plan) == (3, 1)
+    assert compare_reads(path, plan) == (3, 3 if number == "-0" else 1)
 
 
 def test_key_keeps_its_json_type_and_string_keys_work(tmp_path):

@@ -34,10 +34,11 @@ from ..plan.validators import Validator
 from .prepared import REQUEST_OVERHEAD, PreparedRow, TableRules
 
 SIZE_PER_JSON_BYTE = 9          # a JSON number of one digit is 9 bytes of Convex size; nothing costs more
-# `-0`, `-0.0`, `-0e5`, and a negative number so small it parses as -0 (`-1e-400`): Convex needs
-# -0 encoded apart ({"$float": ...}), msgspec writes it as a plain `-0.0`. (Over-wide: `-1e-300`
-# or `-0` in a string just take the usual path.)
-_NEGATIVE_ZERO = re.compile(r"-(?:0(?:\.0+)?(?:[eE][-+]?[0-9]+)?(?![0-9.eE])|[0-9.]+[eE]-[0-9]{3})")
+# Every float that is -0 (`-0.0`, `-0e5`, `-1e-400`: a negative number too small for a double)
+# comes out of msgspec's encoder as `-0.0` before a `,`, `}` or `]`; Convex needs it encoded
+# apart ({"$float": ...}), as the usual path sends it. Looked for only where `-0.0` appears at all
+# (msgspec writes -3e-05 as `-0.00003`); the same text in a string just takes the usual path.
+_NEGATIVE_ZERO = re.compile(rb"-0\.0(?=[,}\]])")
 _STRUCT = dict(kw_only=True, forbid_unknown_fields=True, omit_defaults=True)
 _NEVER = Annotated[str, msgspec.Meta(min_length=1, max_length=0)]     # a type no JSON value has
 _SCALARS = {"string": str, "number": float, "float64": float, "boolean": bool, "null": type(None)}
@@ -169,8 +170,6 @@ class TypedTable:
         self._largest = (DOCUMENT_LIMIT - SYSTEM_FIELDS_SIZE) // SIZE_PER_JSON_BYTE   # JSON bytes whose bound fits
 
     def __call__(self, text: str) -> tuple[Any, PreparedRow] | None:
-        if _NEGATIVE_ZERO.search(text):
-            return None
         try:
             row = self._decode(text)
         except (msgspec.ValidationError, msgspec.DecodeError):
@@ -187,8 +186,8 @@ class TypedTable:
         # integers of 19 digits and more to the scanner, and `_NEGATIVE_ZERO` turned -0 away).
         row.k = stored_key = float(key) if self._number_key else key
         document = self._encode(row)
-        if len(document) > self._largest:
-            return None                     # maybe near 1 MiB: the usual path measures it exactly
+        if len(document) > self._largest or b"-0.0" in document and _NEGATIVE_ZERO.search(document):
+            return None                     # maybe near 1 MiB (the usual path measures it exactly), or a -0
         sides = {}
         for name, table, attr, strings in self._sides:
             elements = getattr(row, attr)
