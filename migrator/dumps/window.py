@@ -185,9 +185,11 @@ class JsonWindow:
         """The next whole JSON value (built in C) and the index in `buf` where it starts; `text`
         is then its text when orjson read it (and reads it again the same), else None."""
         self.text = self.made = None
-        if self.pos >= len(self.buf) or self.buf[self.pos] in _BLANKS:
+        buf, pos = self.buf, self.pos
+        if pos >= len(buf) or buf[pos] in _BLANKS:
             self.peek()
-        if self._bounded and self.buf.startswith("{", self.pos):
+            buf, pos = self.buf, self.pos
+        if self._bounded and buf.startswith("{", pos):
             found = self._bounded_object()
             if found is not _UNBOUNDED:
                 return found
@@ -222,20 +224,23 @@ class JsonWindow:
         digits in a row (an integer outside int64, noted as a repair), a lone surrogate escape,
         a number beyond any float. Dumps where it fails more often than not stop trying."""
         buf, start = self.buf, self.pos
-        end = _row_end(buf, start)
-        if end < 0 and len(buf) - start < _CUT_ROW and self.more(at_least=len(buf) - start):
-            buf, start = self.buf, self.pos
-            end = _row_end(buf, start)
+        end = buf.find("},{", start)
+        if end < 0:
+            end = buf.find("}]", start)
+            if end < 0 and len(buf) - start < _CUT_ROW and self.more(at_least=len(buf) - start):
+                buf, start = self.buf, self.pos
+                end = _row_end(buf, start)
         if end >= 0 and not (self._runs and self._long_at <= end and self._long_int_in(start, end + 1)):
             text = buf[start:end + 1]
-            made = None if self.typed is None else self.typed(text)
+            typed = self.typed
+            made = None if typed is None else typed(text)
             if made is not None:            # a whole value too: the decoder parsed all of it
                 self.pos = end + 1
                 self._hits += 1
                 self._typed_hits += 1
                 self.text, self.made = text, made
                 return None, start
-            if self.typed is not None:
+            if typed is not None:
                 self._typed_misses += 1
                 if self._typed_misses > _BOUNDED_MISSES and self._typed_misses > self._typed_hits:
                     self.typed = None
