@@ -39,7 +39,8 @@ SIZE_PER_JSON_BYTE = 9          # a JSON number of one digit is 9 bytes of Conve
 # apart ({"$float": ...}), as the usual path sends it. Looked for only where `-0.0` appears at all
 # (msgspec writes -3e-05 as `-0.00003`); the same text in a string just takes the usual path.
 _NEGATIVE_ZERO = re.compile(rb"-0\.0(?=[,}\]])")
-_STRUCT = dict(kw_only=True, forbid_unknown_fields=True, omit_defaults=True)
+# gc=False: decoded JSON holds no reference cycles, so the collector need not track the Structs
+_STRUCT = dict(kw_only=True, forbid_unknown_fields=True, omit_defaults=True, gc=False)
 _NEVER = Annotated[str, msgspec.Meta(min_length=1, max_length=0)]     # a type no JSON value has
 _SCALARS = {"string": str, "number": float, "float64": float, "boolean": bool, "null": type(None)}
 
