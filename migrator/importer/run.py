@@ -456,6 +456,8 @@ class Importer:
         final_round = batch.second_pass and self.checkpoint.last_round
         settled: Counter = Counter()
         sides: Counter = Counter()             # side rows written, per side table
+        blobs = 0
+        second_pass = batch.second_pass
         rejected = list(batch.rejected)
         for item, outcome in zip(batch.items, outcomes):
             status = outcome.get("status")
@@ -468,9 +470,11 @@ class Importer:
             wrote = status in ("inserted", "updated", "unchanged")
             if wrote and not item.written:          # the first write of this row: count it once
                 settled[status] += 1
-                settled["blobs"] += item.blobs
+                blobs += item.blobs
                 for side, values in item.row.side_rows.items():
                     sides[side] += len(values)
+            if not second_pass and "deferred" not in outcome:
+                continue                            # the usual outcome: written, nothing left out
             missing = outcome.get("deferred") or []
             if missing and final_round:             # optional references to rows that do not exist
                 self._record_dangling(batch, item, missing, outcome.get("missing") or {})
@@ -481,12 +485,13 @@ class Importer:
                     "key": item.row.key, "doc": item.row.the_document(), "convexSize": item.row.convex_size,
                     "sides": item.row.side_rows, "written": wrote or item.written,
                     "blobs": item.blobs}) + b"\n")
-                if not batch.second_pass:
+                if not second_pass:
                     settled["deferred"] += 1
-            elif batch.second_pass:
+            elif second_pass:
                 settled["resolved"] += 1
         for dump, key, reason, source in rejected:
             self.rejects.write(dump=dump, table=batch.table.table, key=key, reason=reason, row=source)
+        settled["blobs"] += blobs
         settled["rejected"] += len(rejected)
         settled["duplicates"] += batch.duplicates
         self.summary.sides.update(sides)
