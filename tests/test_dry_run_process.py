@@ -139,3 +139,15 @@ def test_a_spawned_deployment_process_answers_too(friends_plan, tmp_path, monkey
     here = dry_run(friends_plan, [app / "dump.json"], tmp_path / "here", separate=False)
     spawned = dry_run(friends_plan, [app / "dump.json"], tmp_path / "spawned", separate=True)
     assert spawned == here
+
+
+@pytest.mark.skipif(not hasattr(__import__("fcntl"), "F_GETPIPE_SZ"), reason="pipe sizes are Linux's")
+def test_the_pipes_hold_several_batches(friends_plan):
+    """With the kernel's 64 KiB a batch's request (~100 KB) made the importer wait in write()
+    until the deployment had read it; the pipes now hold several."""
+    import fcntl
+
+    from migrator.sinks.dry_run_client import PIPE_BYTES
+    with DryRunClient(friends_plan, separate=True) as client:
+        for end in (client._requests, client._answers_in):
+            assert fcntl.fcntl(end.fileno(), fcntl.F_GETPIPE_SZ) >= PIPE_BYTES

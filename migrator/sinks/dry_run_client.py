@@ -31,6 +31,20 @@ from .pacing import Pacer
 from .wire import EncodedRows, encode
 
 
+# The pipes' kernel buffer (Linux's default is 64 KiB, less than one batch's request): the importer
+# hands a batch on and reads on while the deployment is busy, instead of waiting in write().
+PIPE_BYTES = 1 << 20
+
+
+def _widen(end) -> None:
+    """Give a pipe PIPE_BYTES of buffer where the system allows it (Linux); elsewhere, as it is."""
+    try:
+        import fcntl
+        fcntl.fcntl(end.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    except (ImportError, AttributeError, OSError):   # not Linux, or over /proc/sys/fs/pipe-max-size
+        pass
+
+
 class DryRunClient:
     """Same interface as `ConvexClient` (`query`/`mutation`/`action`, `deployment`, `stats`,
     `pacer`), plus `submit`/`answer`. `report` says what would have been sent (final once closed).
@@ -54,6 +68,8 @@ class DryRunClient:
         self._stopped: str | None = None               # why no more answers will come
         answers_in, answers_out = multiprocessing.Pipe(duplex=False)
         self._requests_in, self._requests = multiprocessing.Pipe(duplex=False)
+        for end in (answers_out, self._requests):
+            _widen(end)
         ledger_here, ledger_there = multiprocessing.Pipe()
         context = _context()
         forked = [self._requests, answers_in, ledger_here] if context.get_start_method() == "fork" else []
