@@ -131,6 +131,13 @@ def test_rows_with_arrays_of_objects_stop_the_boundary_tries(tmp_path, monkeypat
     """Every row holds `},{` inside: after enough failed tries, the scanner reads on alone."""
     monkeypatch.setattr(window, "_BOUNDED_MISSES", 5)
     rows = [{"id": i, "items": [{"n": 1}, {"n": 2}]} for i in range(20)]
+    window_after = read_fast(tmp_path, rows)
+    assert window_after._bounded is False and window_after._misses == 6     # then the scanner alone
+
+
+def read_fast(tmp_path, rows: list[dict]) -> window.JsonWindow:
+    """Read `rows` (written as an inbound dump) with the fast reader, check them, and return
+    its window as the reading left it."""
     path = tmp_path / "d.json"
     path.write_bytes(inbound_dump(rows, True))
     with path.open("rb") as f:
@@ -138,7 +145,7 @@ def test_rows_with_arrays_of_objects_stop_the_boundary_tries(tmp_path, monkeypat
         f.seek(0)
         reader = FAST_READERS[kind](path, f)
         assert [r.value for r in reader.rows()] == rows
-        assert reader.window._bounded is False and reader.window._misses == 6     # then the scanner alone
+        return reader.window
 
 
 def test_every_truncation_is_an_error_naming_where(tmp_path):
@@ -161,12 +168,5 @@ def test_rows_the_window_cuts_are_read_by_their_boundaries_too(tmp_path, monkeyp
     """A row cut by the window's end widens the window and is read by orjson like the others,
     not left to the scanner (one per chunk, each failing scan costing a pass over the window)."""
     monkeypatch.setattr(window, "CHUNK", chunk)
-    rows = [{"id": i, "name": f"row {i}", "tags": ["a", "b"]} for i in range(300)]
-    path = tmp_path / "d.json"
-    path.write_bytes(inbound_dump(rows, True))
-    with path.open("rb") as f:
-        kind = _sniff(path, f)
-        f.seek(0)
-        reader = FAST_READERS[kind](path, f)
-        assert [r.value for r in reader.rows()] == rows
-        assert (reader.window._hits, reader.window._misses) == (300, 0)
+    window_after = read_fast(tmp_path, [{"id": i, "name": f"row {i}", "tags": ["a", "b"]} for i in range(300)])
+    assert (window_after._hits, window_after._misses) == (300, 0)
