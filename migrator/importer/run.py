@@ -614,7 +614,7 @@ class Importer:
         record results as they come back."""
         most = max(1, self.options.concurrency)
         if self.client.pipelined:
-            self._pump_pipelined(batches, deferred_file, most)
+            self._pump_pipelined(batches, deferred_file, max(most, self.client.depth))
             return
         with ThreadPoolExecutor(max_workers=most) as pool:
             inflight: dict[Future, _Batch] = {}
