@@ -295,3 +295,17 @@ def test_a_table_it_mostly_leaves_stops_being_tried(tmp_path):
     assert len(rows) == 201 and all(r.made is None for r in rows)
     assert 30 < len(calls) < 40
     assert compare_reads(path, plan) == (201, 0)
+
+
+def test_odd_json_spellings_agree(tmp_path):
+    """Repeated keys (the last wins, as orjson has it), escaped key names, control characters
+    and surrogate pairs, a fractional key; a missing required field, a null for an optional
+    object, -0 and a number beyond any double are left."""
+    plan = plan_for({"name": pv("v.string()"), "size": pv("v.optional(v.number())"),
+                     "o": pv("v.optional(v.object({a: v.number()}))")})
+    texts = ['{"id":1,"name":"a","name":"b"}', '{"id":2,"n\\u0061me":"x"}', '{"id":3,"name":"y","size":5}',
+             '{"id":4,"name":"z","o":{"a":1,"a":2}}', '{"id":5,"name":"z","o":{}}', '{"id":6,"name":"z","o":null}',
+             '{"id":7,"name":"\\u0000\\u001f\\ud83d\\ude00"}', '{"id":8.5,"name":"k"}', '{"id":-0.0,"name":"k"}',
+             '{"id":1e400,"name":"k"}']
+    path = write_dump(tmp_path / "d.json", texts)
+    assert compare_reads(path, plan) == (10, 6)
