@@ -193,6 +193,10 @@ class JsonWindow:
             found = self._bounded_object()
             if found is not _UNBOUNDED:
                 return found
+        return self._scanned()
+
+    def _scanned(self) -> tuple[Any, int]:
+        """The value at the position read by the stdlib's scanner, the window widened as it needs."""
         while True:
             start = self.pos
             try:
@@ -287,7 +291,12 @@ class JsonWindow:
         if self.take("]"):
             return
         while True:
-            yield self.value()
+            if self._bounded and self.buf.startswith("{", self.pos):   # the usual row, at its `{`
+                self.text = self.made = None
+                found = self._bounded_object()
+                yield self._scanned() if found is _UNBOUNDED else found
+            else:
+                yield self.value()
             buf, pos = self.buf, self.pos
             if pos + 1 < len(buf) and buf[pos] == "," and buf[pos + 1] not in _BLANKS and buf[pos + 1] != "]":
                 self.pos = pos + 1                  # the usual `,{` between rows, without a peek
