@@ -14,6 +14,7 @@ import json
 import re
 from pathlib import Path
 
+import msgspec
 import pytest
 from click.testing import CliRunner
 
@@ -349,9 +350,9 @@ def test_a_size_bound_is_measured_again_before_it_refuses(tmp_path):
 
     small = Transforms(plan).prepare(friends, row.key, row.value)
     bound = DOCUMENT_LIMIT - SYSTEM_FIELDS_SIZE
-    assert sent(dataclasses.replace(small, convex_size=bound))["status"] == "inserted"
+    assert sent(msgspec.structs.replace(small, convex_size=bound))["status"] == "inserted"
     pad = bound - small.convex_size - 100
     big = Transforms(plan).prepare(friends, row.key, {**row.value, "name": row.value["name"] + "x" * pad})
     assert big.convex_size + SYSTEM_FIELDS_SIZE <= DOCUMENT_LIMIT              # fits without the owner
-    refused = sent(dataclasses.replace(big, convex_size=bound))
+    refused = sent(msgspec.structs.replace(big, convex_size=bound))
     assert refused["status"] == "failed" and "1 MiB" in refused["reason"], refused

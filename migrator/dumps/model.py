@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import msgspec
 import orjson
 
 from ..dexie_schema import TableSchema
@@ -18,8 +19,9 @@ class DumpTable:
     inbound: bool | None = None     # from the data entry; None until seen, or unknown
 
 
-@dataclass(slots=True)
-class DumpRow:
+class DumpRow(msgspec.Struct, gc=False):
+    """One per row, so built in C (see `transform.prepared.PreparedRow`)."""
+
     table: str
     index: int      # position of the row within its table, from 0
     key: Any        # outbound: the stored key; inbound: the value at the key path (tuple if compound)
@@ -48,12 +50,11 @@ class RowReader(Protocol):
     def row(self, index: int, raw: Any) -> DumpRow: ...
 
 
-@dataclass(slots=True)
-class RowText:
+class RowText(msgspec.Struct, gc=False):
     """A row kept as the JSON text it was read from: one string of a few hundred bytes where
     its parsed value is dozens of objects. The import holds each row until its batch is
     answered; a thousand parsed rows in flight cost it a third of its time in cache misses
-    (benchmarks/pipeline.py), and almost no row is ever needed again (rejected)."""
+    (benchmarks/pipeline.py), and almost no row is ever needed again (rejected). Built in C, as `DumpRow`."""
 
     text: str
     reader: RowReader        # parses it as it did the first time (revived, keyed)

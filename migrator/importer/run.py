@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import msgspec
 import orjson
 from tqdm import tqdm
 
@@ -124,9 +125,9 @@ class ImportStopped(MigratorError):
         super().__init__(message, remedy)
 
 
-@dataclass(slots=True)
-class _Pending:
-    """One row on its way: enough to count it and, if it fails, to reject it with its data."""
+class _Pending(msgspec.Struct, gc=False):
+    """One row on its way: enough to count it and, if it fails, to reject it with its data.
+    Built in C, as `PreparedRow`."""
 
     dump: str
     table: TablePlan
@@ -347,6 +348,8 @@ class Importer:
         """Rows whose key an earlier row had (in this batch, an earlier one, or another dump of
         the same owner), as the ledger found them (`firsts`): rejected naming both positions, or
         kept with --duplicates last-wins."""
+        if firsts.count(None) == len(firsts):
+            return batch                       # the usual batch: no key seen before
         kept = []
         for item, first in zip(batch.items, firsts):
             if first is not None:
@@ -401,6 +404,8 @@ class Importer:
     def _request(self, batch: _Batch, items: list[_Pending]) -> tuple[list[int], dict[int, dict], dict | None]:
         """Store the items' Blobs; then the items ready to send (by index), outcomes for those
         that failed, and the upsertBatch arguments of the ready ones (None when none is)."""
+        if not any([item.row.uploads for item in items]):    # no Blob to store: every item is ready
+            return list(range(len(items))), {}, self._upsert_args(batch, items)
         ready, outcomes = [], {}
         for i, item in enumerate(items):
             try:
@@ -412,11 +417,14 @@ class Importer:
                 outcomes[i] = {"status": "failed", "reason": f"storing a Blob failed: {exc.message}"}
         if not ready:
             return ready, outcomes, None
-        args = {"planHash": self.hash, "table": batch.table.table, "rows": upsert_rows([items[i].row for i in ready]),
+        return ready, outcomes, self._upsert_args(batch, [items[i] for i in ready])
+
+    def _upsert_args(self, batch: _Batch, items: list[_Pending]) -> dict:
+        args = {"planHash": self.hash, "table": batch.table.table, "rows": upsert_rows([item.row for item in items]),
                 "deferRefs": batch.defer_refs}
         if batch.owner is not None:
             args["owner"] = {"field": self.options.owner_field, "value": batch.owner}
-        return ready, outcomes, args
+        return args
 
     def _settle(self, batch: _Batch, items: list[_Pending], ready: list[int], outcomes: dict[int, dict],
                 sent: bool, call: Callable[[], list[dict]]) -> list[dict]:
@@ -445,6 +453,8 @@ class Importer:
                     replies = [{"status": "failed", "reason": exc.message}]   # this one row's arguments are refused
                 else:
                     raise
+            if len(ready) == len(items):       # all of them sent (`ready` lists indices in order)
+                return replies
             for i, reply in zip(ready, replies):
                 outcomes[i] = reply
         return [outcomes[i] for i in range(len(items))]

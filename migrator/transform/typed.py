@@ -187,7 +187,8 @@ class TypedTable:
         # integers of 19 digits and more to the scanner, and `_NEGATIVE_ZERO` turned -0 away).
         row.k = stored_key = float(key) if self._number_key else key
         document = self._encode(row)
-        if len(document) > self._largest or b"-0.0" in document and _NEGATIVE_ZERO.search(document):
+        # `find`, not `in`: bytes' `in` first tries its operand as an int, an exception each row
+        if len(document) > self._largest or document.find(b"-0.0") >= 0 and _NEGATIVE_ZERO.search(document):
             return None                     # maybe near 1 MiB (the usual path measures it exactly), or a -0
         sides = {}
         for name, table, attr, strings in self._sides:
@@ -195,7 +196,7 @@ class TypedTable:
             if elements is UNSET:
                 continue
             if strings:                     # as `rows.side_rows_of` has them: each distinct string once
-                sides[table] = list(dict.fromkeys(elements))
+                sides[table] = elements if len(elements) < 2 else list(dict.fromkeys(elements))
             else:
                 sides.update(self._rules.side_rows({name: elements}))
         size = len(document)
