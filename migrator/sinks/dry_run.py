@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
+import msgspec
 import orjson
 
 from ..generate.import_module import MODULE, import_spec, plan_hash
@@ -56,6 +57,31 @@ class DryRunReport:
 
 
 _MISSING = object()
+
+
+class _Call(msgspec.Struct, gc=False):
+    """A request as `DryRunClient.submit` frames it; `args` left as its JSON text, parsed as its
+    function needs it."""
+
+    kind: str
+    path: str
+    args: msgspec.Raw
+    size: int = 0
+    convexSizes: list[int | None] | None = None     # noqa: N815 (the wire's name)
+
+
+class _Upsert(msgspec.Struct, gc=False):
+    """upsertBatch's arguments, `rows` still JSON text: most batches need only a few fields of them."""
+
+    table: str
+    rows: msgspec.Raw
+    planHash: Any = None                            # noqa: N815
+    deferRefs: bool = False                         # noqa: N815
+    owner: Any = None
+
+
+_CALL = msgspec.json.Decoder(_Call)
+_UPSERT = msgspec.json.Decoder(_Upsert)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +130,7 @@ class DryRunDeployment:
         self._tables: list[str] = []                # table names; rows name theirs by index here
         self._table_numbers: dict[str, int] = {}    # and back
         self._facts: dict[str, _Table] = {}
+        self._readers: dict[str, msgspec.json.Decoder] = {}     # per table, `_fields_read`
 
     def close(self) -> None:
         self._store.close()
@@ -111,17 +138,17 @@ class DryRunDeployment:
     def answer(self, request: bytes) -> bytes:
         """`request`: {kind, path, args (Convex-encoded), size (of the arguments as the client
         would send them), convexSizes (per row of a batch)}. The reply: {value} or {error}."""
-        call = orjson.loads(request)
-        kind, path = call["kind"], call["path"]
+        call = _CALL.decode(request)
+        kind, path = call.kind, call.path
         try:
             if kind == "report":
                 value = dataclasses.asdict(self.report)
             elif kind == "query":
-                value = self.query(path, call["args"])
+                value = self.query(path, orjson.loads(memoryview(call.args)))
             elif kind == "mutation":
-                value = self.mutation(path, call["args"], call["size"], call.get("convexSizes") or [])
+                value = self.mutation(path, call.args, call.size, call.convexSizes or [])
             else:
-                value = self.action(path, decode(call["args"]))
+                value = self.action(path, decode(orjson.loads(memoryview(call.args))))
         except ConvexFunctionError as exc:
             return orjson.dumps({"path": path, "error": {"function": True, "message": exc.detail, "data": exc.data}})
         except ConvexCallError as exc:
@@ -135,7 +162,7 @@ class DryRunDeployment:
             return {"planHashes": {self.database: self.hash}, "tables": list(self.spec)}
         raise ConvexCallError(path, "the dry run does not answer this query", status=400, code="FunctionNotFound")
 
-    def mutation(self, path: str, args: dict, size: int, convex_sizes: list[int | None]) -> Any:
+    def mutation(self, path: str, raw_args: msgspec.Raw, size: int, convex_sizes: list[int | None]) -> Any:
         if path == f"{MODULE}:clearTable":
             return 0
         if path != f"{MODULE}:upsertBatch":
@@ -144,22 +171,28 @@ class DryRunDeployment:
         if size > MAX_ARGS_BYTES:          # what the deployment answers; the importer splits the batch
             raise ConvexCallError(path, f"arguments of {size} bytes are over 16 MiB", status=413,
                                   code="PayloadTooLarge")
-        if args.get("planHash") != self.hash:
+        args = _UPSERT.decode(raw_args)
+        if args.planHash != self.hash:
             raise ConvexFunctionError(path, "plan mismatch", data={"code": "PlanMismatch"})
         self.report.batches += 1
         self.report.batch_bytes += size
-        t, owner, rows = self._table(args["table"]), args.get("owner"), args["rows"]
+        t, owner = self._table(args.table), args.owner
+        if self._only_inserts(t, owner, convex_sizes):
+            rows = self._fields_read(t).decode(args.rows)
+            per_row = self._likely_unique_entries(t, rows, owner)
+            entries = [e for row_entries in per_row for e in row_entries.values()]
+            with self._store.batch([], entries):
+                if self._store.all_free(entries):
+                    return self._insert_all(t, rows, per_row)
+        rows = orjson.loads(memoryview(args.rows))
         scope = owner["value"] if owner else None
         row_ids = ([fingerprint([t.name, scope, row["doc"].get(t.key_field)]) for row in rows] if t.kept
                    else [None] * len(rows))
         sizes = convex_sizes or [None] * len(rows)
         per_row = self._likely_unique_entries(t, rows, owner)
         entries = [e for row_entries in per_row for e in row_entries.values()]
-        defer = args.get("deferRefs", False)
         with self._store.batch(row_ids, entries):
-            if self._only_inserts(t, owner, sizes) and self._store.all_free(entries):
-                return self._insert_all(t, rows, per_row)
-            return [self._upsert(t, row, size, row_id, defer, owner, entries)
+            return [self._upsert(t, row, size, row_id, args.deferRefs, owner, entries)
                     for row, size, row_id, entries in zip(rows, sizes, row_ids, per_row)]
 
     def action(self, path: str, args: dict) -> Any:
@@ -199,10 +232,23 @@ class DryRunDeployment:
     def _only_inserts(self, t: _Table, owner: dict | None, sizes: list[int | None]) -> bool:
         """Every row of the batch is new and has nothing left to check, given its unique-index
         entries are free (`DryRunStore.all_free`): a table not kept, with no references, no
-        owner and no side rows the transform did not check, as small as they are checked for."""
+        owner and no side rows the transform did not check, as small as they are checked for
+        (`sizes`: each row's, as the request gives them; none: not known)."""
         if t.kept or t.refs or owner or t.unchecked_sides:
             return False
-        return not t.sides or (None not in sizes and size_problem(max(sizes, default=0) + SIDE_ROW_OVERHEAD) is None)
+        return not t.sides or (bool(sizes) and None not in sizes
+                               and size_problem(max(sizes) + SIDE_ROW_OVERHEAD) is None)
+
+    def _fields_read(self, t: _Table) -> msgspec.json.Decoder:
+        """For `_only_inserts` batches: each row as `{"doc": {...}}` with only the fields those
+        read (the key, the first part of every unique index's paths), parsed in C; the other
+        fields are skipped over, not built and thrown away."""
+        decoder = self._readers.get(t.name)
+        if decoder is None:
+            names = {t.key_field, *(f.split(".")[0] for unique in t.unique for f in unique["fields"])} - {None}
+            doc = TypedDict("Doc", {name: Any for name in names}, total=False)
+            decoder = self._readers[t.name] = msgspec.json.Decoder(list[TypedDict("Row", {"doc": doc})])
+        return decoder
 
     def _insert_all(self, t: _Table, rows: list[dict], per_row: list[dict[str, bytes]]) -> list[dict]:
         """What `_upsert` answers for each row of a batch of `_only_inserts`, at a fraction of its cost."""

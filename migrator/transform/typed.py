@@ -24,7 +24,7 @@ run measures a document again when a bound is not enough to clear it).
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Union
+from typing import Annotated, Any, Literal, Union
 
 import msgspec
 from msgspec import UNSET
@@ -152,21 +152,26 @@ class TypedTable:
                        for m in plan.multi_entry if m.strategy == "side-table"]
         if any(attr is None or not _scalars_only(fields[name]) for name, _, attr, _ in self._sides):
             raise NotTyped                  # a dotted path, the key field, elements that are objects
+        # `$types` as a Struct too: it may name only top-level Dates of fields planned as numbers
+        # (kept as their epoch ms); any other entry makes the row the usual path's
+        dates = [name for name, val in fields.items() if ms_dates and _is_number(val)]
+        date_types = msgspec.defstruct(f"{plan.table}_types", [
+            (f"d{n}", Union[Literal["date"], msgspec.UnsetType], UNSET) for n in range(len(dates))],
+            rename={f"d{n}": name for n, name in enumerate(dates)}, **_STRUCT)
+        self._no_dates = date_types()       # `$types: {}`, which the usual path reads
+        # optional Date fields (`$types` attribute, row attribute): a Date named where there is no value
+        self._dates_optional = [(f"d{n}", attrs[name]) for n, name in enumerate(dates) if fields[name].is_optional]
         types = _Types(plan.table)
         try:
             struct = types.struct(fields, 2, "", top={
                 "k": (key.field, Union[int, float] if key.encoding == "number" else str, msgspec.NODEFAULT),
-                "t": ("$types", Union[dict[str, str], msgspec.UnsetType], UNSET)})
+                "t": ("$types", Union[date_types, msgspec.UnsetType], UNSET)})
             self._decode = msgspec.json.Decoder(struct).decode
         except TypeError:                   # a union msgspec cannot tell apart
             raise NotTyped from None
         self._encode = msgspec.json.Encoder().encode
         self.key_path = key.field
         self._number_key = key.encoding == "number"
-        self._dates = {name: attrs[name] for name, val in fields.items() if ms_dates and _is_number(val)}
-        self._optional = {name for name, val in fields.items() if val.is_optional}
-        self._dates_seen: dict[str, str] | None = None      # the last `$types` map found to hold only those,
-        self._dates_optional: list[str] = []                # and the optional fields it names (maybe absent)
         self._rules, self._table = rules, plan.table
         self._largest = (DOCUMENT_LIMIT - SYSTEM_FIELDS_SIZE) // SIZE_PER_JSON_BYTE   # JSON bytes whose bound fits
 
@@ -177,10 +182,11 @@ class TypedTable:
             return None
         types = row.t
         if types is not UNSET:
-            if types != self._dates_seen and not self._only_dates(types):
+            if types == self._no_dates:
                 return None
-            if self._dates_optional and any(getattr(row, attr) is UNSET for attr in self._dates_optional):
-                return None                 # a Date named where there is no value: revival says why
+            for named, attr in self._dates_optional:
+                if getattr(types, named) is not UNSET and getattr(row, attr) is UNSET:
+                    return None             # a Date named where there is no value: revival says why
             row.t = UNSET
         key = row.k
         # As `encode_key` stores a number key: its float, finite and not -0 here (the window leaves
@@ -203,14 +209,6 @@ class TypedTable:
         # PreparedRow(table, key, document, side_rows, request_bytes, convex_size, uploads, document_json)
         return key, PreparedRow(self._table, stored_key, None, sides, size + REQUEST_OVERHEAD,
                                 size * SIZE_PER_JSON_BYTE, False, document)
-
-    def _only_dates(self, types: dict[str, str]) -> bool:
-        """Does `types` name only Dates of fields planned as numbers (kept as their epoch ms)?"""
-        if not types or any(kind != "date" or name not in self._dates for name, kind in types.items()):
-            return False
-        self._dates_seen = types
-        self._dates_optional = [self._dates[name] for name in types if name in self._optional]
-        return True
 
 
 def typed_tables(rules: dict[str, TableRules], ms_dates: bool) -> dict[str, TypedTable]:
