@@ -15,6 +15,7 @@ every row of every fixture in fixtures/apps/*.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -309,3 +310,34 @@ def test_odd_json_spellings_agree(tmp_path):
              '{"id":1e400,"name":"k"}']
     path = write_dump(tmp_path / "d.json", texts)
     assert compare_reads(path, plan) == (10, 6)
+
+
+@pytest.mark.parametrize("chunk", [16, 61, 333, 4096])
+def test_rows_across_the_window_each_tried_once(chunk, tmp_path, monkeypatch):
+    """The tight loop over rows it settles (`JsonWindow._typed_lane`) meets the window's end,
+    rows it leaves, a `},{` inside a string and the table's last row at several chunk sizes:
+    every row is read as the usual path reads it, and none is given to the decoder twice."""
+    from migrator.dumps import window
+    monkeypatch.setattr(window, "CHUNK", chunk)
+    plan = plan_for({"f": pv("v.string()")})
+    texts = [json.dumps({"id": i, "f": "a},{b" if i % 7 == 3 else i if i % 11 == 5 else "c"}) for i in range(60)]
+    path = write_dump(tmp_path / "d.json", texts)
+    decoder = Transforms(plan).typed["t"]
+    calls = []
+
+    class Counting:
+        key_path = decoder.key_path
+
+        def __call__(self, text):
+            calls.append(int(re.match(r'{"id": (\d+)', text).group(1)))
+            return decoder(text)
+
+    with open_dump(path) as dump:
+        rows = list(dump.rows(typed={"t": Counting()}))
+    settled = [row.index for row in rows if row.made is not None]
+    fitting = [i for i in range(60) if i % 7 != 3 and i % 11 != 5]
+    assert len(calls) == len(set(calls))             # no row decoded twice
+    if chunk > len(path.read_bytes()):                # else a row the window cuts may go to the scanner
+        assert settled == fitting and sorted(calls) == list(range(60))
+    assert set(settled) <= set(fitting) and len(settled) > len(fitting) // 2
+    assert compare_reads(path, plan) == (60, len(settled))

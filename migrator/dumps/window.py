@@ -102,6 +102,7 @@ class JsonWindow:
         self.typed: TextDecoder | None = None   # tried on each row's text before orjson (`use`)
         self.made: Any = None           # what `typed` made of the value `value` returned last (its value: None)
         self._typed_hits = self._typed_misses = 0
+        self._left = -1                 # where a row starts that `_typed_lane` tried and left
         head = raw.read(len(BOM))
         if head == BOM:
             self.base = len(BOM)
@@ -237,7 +238,8 @@ class JsonWindow:
         if end >= 0 and not (self._runs and self._long_at <= end and self._long_int_in(start, end + 1)):
             text = buf[start:end + 1]
             typed = self.typed
-            made = None if typed is None else typed(text)
+            made = None if typed is None or start == self._left else typed(text)
+            self._left = -1
             if made is not None:            # a whole value too: the decoder parsed all of it
                 self.pos = end + 1
                 self._hits += 1
@@ -291,6 +293,8 @@ class JsonWindow:
         if self.take("]"):
             return
         while True:
+            if self.typed is not None and self._bounded and not self._runs:
+                yield from self._typed_lane()
             if self._bounded and self.buf.startswith("{", self.pos):   # the usual row, at its `{`
                 self.text = self.made = None
                 found = self._bounded_object()
@@ -310,6 +314,32 @@ class JsonWindow:
                 continue
             self.expect("]", f"after an item of {what}")
             return
+
+    def _typed_lane(self) -> Iterator[tuple[None, int]]:
+        """`items`' usual rows while `typed` settles them: each row up to the next `},{`, so the
+        next one starts two characters on; what `_bounded_object` does for such a row, in a
+        tight loop. Leaves at the first row it does not settle (or the window's end), for
+        `items` to read as usual (a row cut at a `},{` inside it fails here, see `_bounded_object`)."""
+        buf, pos, typed = self.buf, self.pos, self.typed
+        settled = 0
+        try:
+            while buf.startswith("{", pos):
+                end = buf.find("},{", pos)
+                if end < 0:
+                    return
+                text = buf[pos:end + 1]
+                made = typed(text)
+                if made is None:
+                    self._left = pos        # `_bounded_object` counts it, and does not try it again
+                    return
+                settled += 1
+                self.text, self.made, self.pos = text, made, end + 2
+                yield None, pos
+                pos = end + 2
+        finally:
+            self._hits += settled
+            self._typed_hits += settled
+            self.text = self.made = None
 
     def key(self) -> str:
         """An object key and its colon."""
