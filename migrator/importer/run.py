@@ -453,7 +453,7 @@ class Importer:
                     replies = [{"status": "failed", "reason": exc.message}]   # this one row's arguments are refused
                 else:
                     raise
-            if len(ready) == len(items):       # all of them sent (`ready` lists indices in order)
+            if len(ready) == len(items) == len(replies):   # all of them sent (`ready` lists indices in order)
                 return replies
             for i, reply in zip(ready, replies):
                 outcomes[i] = reply
