@@ -28,3 +28,36 @@ def test_claims_name_each_keys_first_occurrence(tmp_path_factory, sequence, on_d
             expected.append(None if known == (dump, table, row) else Position(f"path{known[0]}", known[1], known[2] + 1))
         assert ledger.claim(dumps[dump], table, entries) == expected
     ledger.close()
+
+
+# Convex-encoded keys as the importer claims them: numbers (floats, any sign and size), strings
+# that read like numbers, int64s and compound keys; the scopes of two tables and two owners.
+encoded_keys = st.one_of(st.floats(allow_nan=False, allow_infinity=False).filter(lambda f: f or str(f) == "0.0"),
+                         st.sampled_from(["1", "1.0", "-1"]),
+                         st.integers(-3, 3).map(lambda n: {"$integer": str(n)}),
+                         st.lists(st.sampled_from([1.0, "a"]), max_size=2))
+scopes = st.sampled_from([("a", None), ("b", None), ("a", "owner1"), ("a", "owner2")])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(scopes, st.lists(encoded_keys, max_size=6)), max_size=8), st.booleans())
+def test_claims_by_key_and_scope(tmp_path_factory, batches_of_keys, on_disk):
+    """`claim_later` tells keys apart as Convex does (1.0, "1" and int64 1 are three keys) and
+    within their scope only, in a throwaway ledger (number keys by their ordered bytes) as in
+    a durable one (fingerprints)."""
+    path = tmp_path_factory.mktemp("ledger") / "keys.sqlite" if on_disk else None
+    ledger = KeyLedger(path, fresh=True)
+    dump = ledger.dump_number("dump", "file", "path")
+    first: dict[tuple, int] = {}
+    row = 0
+    for scope, keys in batches_of_keys:
+        claims = []
+        for key in keys:
+            claims.append((key, row))
+            row += 1
+        expected = []
+        for key, at in claims:
+            known = first.setdefault((scope, repr(key), type(key)), at)
+            expected.append(None if known == at else Position("path", scope[0], known + 1))
+        assert ledger.claim_later(dump, scope[0], scope, claims)() == expected
+    ledger.close()
