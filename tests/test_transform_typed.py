@@ -68,6 +68,22 @@ def compare_reads(path: Path, plan: DatabasePlan) -> tuple[int, int]:
     return rows, settled
 
 
+def read_counting(path: Path, plan: DatabasePlan) -> tuple[list, list[str]]:
+    """The rows of `path` (one table, "t") read with its typed decoder, and each text given to it."""
+    decoder = Transforms(plan).typed["t"]
+    calls: list[str] = []
+
+    class Counting:
+        key_path = decoder.key_path
+
+        def __call__(self, text):
+            calls.append(text)
+            return decoder(text)
+
+    with open_dump(path) as dump:
+        return list(dump.rows(typed={"t": Counting()})), calls
+
+
 def canonical_js(value: Any) -> str:
     return repr(value)      # revived values (JsDate, JsBlob...) print every field; NaN prints alike
 
@@ -281,18 +297,7 @@ def test_a_table_it_mostly_leaves_stops_being_tried(tmp_path):
     plan = plan_for({"f": pv("v.string()")})
     texts = [json.dumps({"id": i, "f": i}) for i in range(200)] + ['{"id":200,"f":"x"}']
     path = write_dump(tmp_path / "d.json", texts)
-    decoder = Transforms(plan).typed["t"]
-    calls = []
-
-    class Counting:
-        key_path = decoder.key_path
-
-        def __call__(self, text):
-            calls.append(text)
-            return decoder(text)
-
-    with open_dump(path) as dump:
-        rows = list(dump.rows(typed={"t": Counting()}))
+    rows, calls = read_counting(path, plan)
     assert len(rows) == 201 and all(r.made is None for r in rows)
     assert 30 < len(calls) < 40
     assert compare_reads(path, plan) == (201, 0)
@@ -322,18 +327,8 @@ def test_rows_across_the_window_each_tried_once(chunk, tmp_path, monkeypatch):
     plan = plan_for({"f": pv("v.string()")})
     texts = [json.dumps({"id": i, "f": "a},{b" if i % 7 == 3 else i if i % 11 == 5 else "c"}) for i in range(60)]
     path = write_dump(tmp_path / "d.json", texts)
-    decoder = Transforms(plan).typed["t"]
-    calls = []
-
-    class Counting:
-        key_path = decoder.key_path
-
-        def __call__(self, text):
-            calls.append(int(re.match(r'{"id": (\d+)', text).group(1)))
-            return decoder(text)
-
-    with open_dump(path) as dump:
-        rows = list(dump.rows(typed={"t": Counting()}))
+    rows, texts_decoded = read_counting(path, plan)
+    calls = [int(re.match(r'{"id": (\d+)', text).group(1)) for text in texts_decoded]
     settled = [row.index for row in rows if row.made is not None]
     fitting = [i for i in range(60) if i % 7 != 3 and i % 11 != 5]
     assert len(calls) == len(set(calls))             # no row decoded twice
